@@ -1,0 +1,705 @@
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define MAX_FILE_SIZE (1 << 20) ///< a config file larger than this is a mistake
+
+/* SEC_BROKEN: inside a section header already reported as wrong; its keys
+ * are skipped quietly so one mistake gives one message. */
+enum section { SEC_BROKEN = -1, SEC_NONE, SEC_SERVER, SEC_STREAM };
+
+enum type {
+    T_STRING,
+    T_UINT,
+    T_SIZE,
+    T_DURATION,
+    T_BOOL,
+    T_LOGLEVEL,
+    T_LISTEN,
+    T_KEY,
+};
+
+static const char *const type_names[] = {
+    [T_STRING] = "string",     [T_UINT] = "integer",  [T_SIZE] = "size",
+    [T_DURATION] = "duration", [T_BOOL] = "on/off",   [T_LOGLEVEL] = "level",
+    [T_LISTEN] = "address",    [T_KEY] = "secret",
+};
+
+struct key {
+    const char *name;
+    uint8_t sec;
+    uint8_t type;
+    uint8_t repeat;   ///< may appear several times
+    size_t off;       ///< where the value lands in kb_config or kb_stream_conf
+    const char *def;  ///< default, parsed like file text; NULL = required
+    uint64_t min, max;
+    const char *doc;
+};
+
+#define SRV(f) offsetof(struct kb_config, f)
+#define STR(f) offsetof(struct kb_stream_conf, f)
+#define KiB 1024ull
+#define MiB (1024ull * 1024)
+#define GiB (1024ull * 1024 * 1024)
+
+static const struct key keys[] = {
+    {"listen", SEC_SERVER, T_LISTEN, 1, 0, "0.0.0.0:1935", 0, 0,
+     "Address and port to accept RTMP on (`HOST:PORT`, `[V6]:PORT` or `:PORT`). Repeat the key "
+     "to listen on several addresses. `kebun --listen` replaces them all."},
+    {"app", SEC_SERVER, T_STRING, 0, SRV(app), "live", 1, 128,
+     "RTMP application name: publishers push to `rtmp://HOST/APP` with their stream key, "
+     "players play `rtmp://HOST/APP/NAME`. Connects to any other application are refused."},
+    {"log_level", SEC_SERVER, T_LOGLEVEL, 0, SRV(log_level), "info", 0, 0,
+     "Least severe messages logged: `error`, `warn`, `info` or `debug`."},
+    {"chunk_size", SEC_SERVER, T_UINT, 0, SRV(chunk_size), "4096", 128, 65536,
+     "Chunk size kebun sends with (announced to every peer with Set Chunk Size). Larger "
+     "means fewer chunk headers per video frame."},
+    {"max_message_size", SEC_SERVER, T_SIZE, 0, SRV(max_message_size), "8M", 64 * KiB,
+     256 * MiB,
+     "Largest single RTMP message accepted from a peer (a keyframe of a high-bitrate 4K "
+     "stream can pass 1 MiB). A larger message ends that connection with an error."},
+    {"window_ack_size", SEC_SERVER, T_UINT, 0, SRV(window_ack_size), "2500000", 4096,
+     0x7fffffff,
+     "Acknowledgement window kebun announces to peers (bytes between their "
+     "acknowledgements), and the Set Peer Bandwidth it asks for."},
+    {"max_connections", SEC_SERVER, T_UINT, 0, SRV(max_connections), "10000", 1, 1000000,
+     "Connections (publishers and players together) beyond this are closed at accept with "
+     "a log line. Keep it below the process's open-files limit."},
+    {"handshake_timeout", SEC_SERVER, T_DURATION, 0, SRV(handshake_timeout), "10s", 100,
+     600000,
+     "Time a new connection has to finish the RTMP handshake and its publish or play "
+     "command before it is closed."},
+    {"publish_timeout", SEC_SERVER, T_DURATION, 0, SRV(publish_timeout), "20s", 1000,
+     3600000,
+     "A publisher that sends nothing for this long is disconnected, so a phone that lost "
+     "its network does not hold the stream half-open."},
+    {"player_queue", SEC_SERVER, T_SIZE, 0, SRV(player_queue), "2M", 64 * KiB, 1 * GiB,
+     "Bytes of media queued for one player (not yet taken by its socket) before it skips "
+     "ahead to the next keyframe. Bounds the memory a stalled player can pin."},
+    {"gop_cache_max", SEC_SERVER, T_SIZE, 0, SRV(gop_cache_max), "16M", 0, 1 * GiB,
+     "Largest GOP (keyframe to keyframe) kept per stream for instant start. A longer GOP "
+     "is not cached; players then wait for the next keyframe."},
+    {"recordings", SEC_SERVER, T_STRING, 0, SRV(recordings), "./recordings", 1, 4096,
+     "Directory recordings are written under (created when missing). Relative paths are "
+     "taken from the directory kebun starts in."},
+    {"key", SEC_STREAM, T_KEY, 0, STR(key), NULL, KB_CONF_KEY_MIN, KB_CONF_KEY_MAX,
+     "Secret stream key the publisher pushes with: `rtmp://HOST/APP/KEY` (or `NAME?key=KEY`). "
+     "8 to 256 characters, no spaces and none of `/ ? # & % \"`. Never logged."},
+    {"gop_cache", SEC_STREAM, T_BOOL, 0, STR(gop_cache), "on", 0, 0,
+     "Keep the latest GOP so a new player starts at once from the last keyframe. `off` "
+     "gives the lowest latency: players wait for the next keyframe."},
+};
+#define N_KEYS (sizeof(keys) / sizeof(keys[0]))
+
+static const char *const level_names[] = {"error", "warn", "info", "debug"};
+
+struct parser {
+    const char *path;
+    char *err;
+    size_t errlen, errpos;
+    int n_errors;
+    struct kb_config *c;
+    int sec;
+    int sec_line;
+    struct kb_stream_conf *stream; ///< current [stream] section
+    struct kb_stream_conf **tail;
+    int seen_line[N_KEYS];         ///< per current section: line a key was set on
+    int server_line;               ///< line of [server], 0 while not seen
+};
+
+static void errf(struct parser *ps, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void errf(struct parser *ps, int line, const char *fmt, ...)
+{
+    ps->n_errors++;
+    if (!ps->err || ps->errpos + 1 >= ps->errlen)
+        return;
+    int n;
+    if (line > 0)
+        n = snprintf(ps->err + ps->errpos, ps->errlen - ps->errpos, "%s:%d: ", ps->path, line);
+    else
+        n = snprintf(ps->err + ps->errpos, ps->errlen - ps->errpos, "%s: ", ps->path);
+    if (n < 0 || (size_t)n >= ps->errlen - ps->errpos) {
+        ps->errpos = ps->errlen - 1;
+        return;
+    }
+    ps->errpos += (size_t)n;
+    va_list ap;
+    va_start(ap, fmt);
+    n = vsnprintf(ps->err + ps->errpos, ps->errlen - ps->errpos, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= ps->errlen - ps->errpos) {
+        ps->errpos = ps->errlen - 1;
+        return;
+    }
+    ps->errpos += (size_t)n;
+    if (ps->errpos + 1 < ps->errlen) {
+        ps->err[ps->errpos++] = '\n';
+        ps->err[ps->errpos] = '\0';
+    }
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    char *e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1]))
+        *--e = '\0';
+    return s;
+}
+
+/* A number with an optional unit from `units`; the unit multiplies. */
+struct unit {
+    const char *name;
+    uint64_t mul;
+};
+
+static int parse_with_unit(const char *v, const struct unit *units, int unit_required,
+                           uint64_t *out)
+{
+    if (!isdigit((unsigned char)*v))
+        return -1;
+    errno = 0;
+    char *end;
+    unsigned long long n = strtoull(v, &end, 10);
+    if (errno)
+        return -1;
+    while (*end == ' ')
+        end++;
+    if (*end == '\0') {
+        if (unit_required)
+            return -2;
+        *out = n;
+        return 0;
+    }
+    for (const struct unit *u = units; u && u->name; u++) {
+        if (strcasecmp(end, u->name) == 0) {
+            if (n > UINT64_MAX / u->mul)
+                return -1;
+            *out = n * u->mul;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static const struct unit size_units[] = {
+    {"B", 1},           {"K", KiB},         {"KB", KiB}, {"KiB", KiB}, {"M", MiB},
+    {"MB", MiB},        {"MiB", MiB},       {"G", GiB},  {"GB", GiB},  {"GiB", GiB},
+    {NULL, 0},
+};
+static const struct unit duration_units[] = {
+    {"ms", 1}, {"s", 1000}, {"m", 60000}, {"min", 60000}, {"h", 3600000}, {NULL, 0},
+};
+
+int kb_config_parse_listen(const char *v, struct kb_listen_conf *l)
+{
+    const char *colon;
+    size_t hostlen;
+    const char *host = v;
+    if (*v == '[') {
+        const char *rb = strchr(v, ']');
+        if (!rb || rb[1] != ':')
+            return -EINVAL;
+        host = v + 1;
+        hostlen = (size_t)(rb - host);
+        colon = rb + 1;
+    } else {
+        colon = strrchr(v, ':');
+        if (!colon) {
+            /* A bare port listens on every IPv4 address. */
+            colon = v - 1;
+            hostlen = 0;
+        } else {
+            hostlen = (size_t)(colon - v);
+        }
+    }
+    if (hostlen >= sizeof(l->host))
+        return -EINVAL;
+    if (hostlen == 0) {
+        strcpy(l->host, "0.0.0.0");
+    } else {
+        memcpy(l->host, host, hostlen);
+        l->host[hostlen] = '\0';
+    }
+    const char *port = colon + 1;
+    if (!*port || strspn(port, "0123456789") != strlen(port) || strlen(port) > 5)
+        return -EINVAL;
+    unsigned long p = strtoul(port, NULL, 10);
+    if (p < 1 || p > 65535)
+        return -EINVAL;
+    l->port = (uint16_t)p;
+    unsigned char tmp[16];
+    if (inet_pton(AF_INET, l->host, tmp) != 1 && inet_pton(AF_INET6, l->host, tmp) != 1)
+        return -EINVAL;
+    return 0;
+}
+
+static int name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > KB_CONF_NAME_MAX || !isalnum((unsigned char)s[0]))
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (!isalnum(ch) && ch != '_' && ch != '-' && ch != '.')
+            return 0;
+    }
+    return 1;
+}
+
+static const char *key_problem(const char *s, uint64_t min, uint64_t max)
+{
+    size_t n = strlen(s);
+    if (n < min)
+        return "is too short to be secret (at least 8 characters)";
+    if (n > max)
+        return "is longer than 256 characters";
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch <= ' ' || ch >= 0x7f || strchr("/?#&%\"", ch))
+            return "may not contain spaces, control characters or any of / ? # & % \"";
+    }
+    return NULL;
+}
+
+static void *field(struct parser *ps, const struct key *k)
+{
+    char *base = k->sec == SEC_SERVER ? (char *)ps->c : (char *)ps->stream;
+    return base + k->off;
+}
+
+/* Parse one value into its field. Returns 0, or -1 after reporting. */
+static int set_value(struct parser *ps, const struct key *k, const char *v, int line)
+{
+    char sec[KB_CONF_NAME_MAX + 16];
+    if (k->sec == SEC_SERVER)
+        snprintf(sec, sizeof(sec), "[server]");
+    else
+        snprintf(sec, sizeof(sec), "[stream %s]", ps->stream->name);
+    uint64_t n = 0;
+    int r;
+
+    switch (k->type) {
+    case T_STRING:
+    case T_KEY: {
+        if (k->type == T_KEY) {
+            const char *why = key_problem(v, k->min, k->max);
+            if (why) {
+                /* Never echo the value: it is a secret. */
+                errf(ps, line, "%s %s: the key %s", sec, k->name, why);
+                return -1;
+            }
+        } else if (strlen(v) < k->min || strlen(v) > k->max) {
+            errf(ps, line, "%s %s: value must be %llu to %llu characters", sec, k->name,
+                 (unsigned long long)k->min, (unsigned long long)k->max);
+            return -1;
+        }
+        char **dst = field(ps, k);
+        char *copy = strdup(v);
+        if (!copy) {
+            errf(ps, line, "out of memory");
+            return -1;
+        }
+        free(*dst);
+        *dst = copy;
+        return 0;
+    }
+    case T_UINT:
+    case T_SIZE:
+    case T_DURATION:
+        r = parse_with_unit(v,
+                            k->type == T_SIZE       ? size_units
+                            : k->type == T_DURATION ? duration_units
+                                                    : NULL,
+                            k->type == T_DURATION, &n);
+        if (r == -2) {
+            errf(ps, line, "%s %s: '%s' needs a unit (ms, s, m or h)", sec, k->name, v);
+            return -1;
+        }
+        if (r < 0) {
+            errf(ps, line, "%s %s: '%s' is not a valid %s%s", sec, k->name, v,
+                 type_names[k->type],
+                 k->type == T_SIZE ? " (a number with an optional K, M or G suffix)" : "");
+            return -1;
+        }
+        if (n < k->min || n > k->max) {
+            errf(ps, line, "%s %s: %s is out of range (%llu..%llu%s)", sec, k->name, v,
+                 (unsigned long long)k->min, (unsigned long long)k->max,
+                 k->type == T_SIZE ? " bytes" : k->type == T_DURATION ? " ms" : "");
+            return -1;
+        }
+        *(uint64_t *)field(ps, k) = n;
+        return 0;
+    case T_BOOL:
+        if (!strcasecmp(v, "on") || !strcasecmp(v, "yes") || !strcasecmp(v, "true") ||
+            !strcmp(v, "1"))
+            *(int *)field(ps, k) = 1;
+        else if (!strcasecmp(v, "off") || !strcasecmp(v, "no") || !strcasecmp(v, "false") ||
+                 !strcmp(v, "0"))
+            *(int *)field(ps, k) = 0;
+        else {
+            errf(ps, line, "%s %s: '%s' is not on or off", sec, k->name, v);
+            return -1;
+        }
+        return 0;
+    case T_LOGLEVEL:
+        for (int i = 0; i < 4; i++) {
+            if (!strcasecmp(v, level_names[i])) {
+                *(int *)field(ps, k) = i;
+                return 0;
+            }
+        }
+        errf(ps, line, "%s %s: '%s' is not one of error, warn, info, debug", sec, k->name, v);
+        return -1;
+    case T_LISTEN:
+        if (ps->c->n_listen >= KB_CONF_MAX_LISTEN) {
+            errf(ps, line, "%s %s: at most %d addresses", sec, k->name, KB_CONF_MAX_LISTEN);
+            return -1;
+        }
+        if (kb_config_parse_listen(v, &ps->c->listen[ps->c->n_listen]) < 0) {
+            errf(ps, line, "%s %s: '%s' is not HOST:PORT with a numeric address", sec, k->name,
+                 v);
+            return -1;
+        }
+        ps->c->n_listen++;
+        return 0;
+    }
+    return -1;
+}
+
+/* Levenshtein distance, for "did you mean" on unknown keys. */
+static size_t distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 32 || lb > 32)
+        return 99;
+    size_t d[33][33];
+    for (size_t i = 0; i <= la; i++)
+        d[i][0] = i;
+    for (size_t j = 0; j <= lb; j++)
+        d[0][j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        for (size_t j = 1; j <= lb; j++) {
+            size_t sub = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            size_t del = d[i - 1][j] + 1, ins = d[i][j - 1] + 1;
+            d[i][j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+        }
+    }
+    return d[la][lb];
+}
+
+static void apply_defaults(struct parser *ps, int sec)
+{
+    for (size_t i = 0; i < N_KEYS; i++) {
+        const struct key *k = &keys[i];
+        if (k->sec != sec || ps->seen_line[i])
+            continue;
+        if (!k->def) {
+            if (sec == SEC_STREAM)
+                errf(ps, ps->sec_line, "[stream %s]: missing required key '%s'",
+                     ps->stream->name, k->name);
+            continue;
+        }
+        if (k->type == T_LISTEN && ps->c->n_listen)
+            continue;
+        set_value(ps, k, k->def, ps->sec_line);
+    }
+}
+
+static void end_section(struct parser *ps)
+{
+    if (ps->sec == SEC_SERVER || ps->sec == SEC_STREAM)
+        apply_defaults(ps, ps->sec);
+    memset(ps->seen_line, 0, sizeof(ps->seen_line));
+    ps->sec = SEC_NONE;
+    ps->stream = NULL;
+}
+
+static void begin_section(struct parser *ps, char *name, int line)
+{
+    end_section(ps);
+    ps->sec_line = line;
+    if (strcmp(name, "server") == 0) {
+        if (ps->server_line) {
+            errf(ps, line, "[server] appears twice (first on line %d)", ps->server_line);
+            ps->sec = SEC_BROKEN;
+            return;
+        }
+        ps->server_line = line;
+        ps->sec = SEC_SERVER;
+        return;
+    }
+    if (strncmp(name, "stream", 6) == 0 && isspace((unsigned char)name[6])) {
+        char *sname = trim(name + 7);
+        if (!name_ok(sname)) {
+            errf(ps, line,
+                 "[stream %s]: a stream name is 1 to %d letters, digits, '_', '-' or '.', "
+                 "starting with a letter or digit",
+                 sname, KB_CONF_NAME_MAX);
+            ps->sec = SEC_BROKEN; /* skip its keys quietly */
+            return;
+        }
+        if (kb_config_stream_by_name(ps->c, sname)) {
+            errf(ps, line, "[stream %s]: stream defined twice", sname);
+            ps->sec = SEC_BROKEN;
+            return;
+        }
+        struct kb_stream_conf *s = calloc(1, sizeof(*s));
+        if (!s || !(s->name = strdup(sname))) {
+            free(s);
+            errf(ps, line, "out of memory");
+            ps->sec = SEC_BROKEN;
+            return;
+        }
+        s->line = line;
+        *ps->tail = s;
+        ps->tail = &s->next;
+        ps->c->n_streams++;
+        ps->stream = s;
+        ps->sec = SEC_STREAM;
+        return;
+    }
+    errf(ps, line, "unknown section [%s] (expected [server] or [stream NAME])", name);
+    ps->sec = SEC_BROKEN;
+}
+
+static void key_value(struct parser *ps, char *line_text, int line)
+{
+    char *eq = strchr(line_text, '=');
+    if (!eq) {
+        errf(ps, line, "expected KEY = VALUE, [server] or [stream NAME]");
+        return;
+    }
+    *eq = '\0';
+    char *name = trim(line_text);
+    char *value = trim(eq + 1);
+    size_t vl = strlen(value);
+    if (vl >= 2 && value[0] == '"' && value[vl - 1] == '"') {
+        value[vl - 1] = '\0';
+        value++;
+    }
+    if (ps->sec == SEC_NONE) {
+        errf(ps, line, "key '%s' outside any section (start with [server])", name);
+        return;
+    }
+    if (ps->sec == SEC_BROKEN)
+        return;
+
+    char secname[KB_CONF_NAME_MAX + 16];
+    if (ps->sec == SEC_SERVER)
+        snprintf(secname, sizeof(secname), "[server]");
+    else
+        snprintf(secname, sizeof(secname), "[stream %s]", ps->stream->name);
+    for (size_t i = 0; i < N_KEYS; i++) {
+        const struct key *k = &keys[i];
+        if (k->sec != ps->sec || strcmp(k->name, name) != 0)
+            continue;
+        if (ps->seen_line[i] && !k->repeat) {
+            errf(ps, line, "%s %s: set twice (first on line %d)", secname, name,
+                 ps->seen_line[i]);
+            return;
+        }
+        ps->seen_line[i] = line;
+        set_value(ps, k, value, line);
+        return;
+    }
+    const char *best = NULL;
+    size_t best_d = 3;
+    for (size_t i = 0; i < N_KEYS; i++) {
+        size_t d = distance(name, keys[i].name);
+        if (keys[i].sec == ps->sec && d < best_d) {
+            best_d = d;
+            best = keys[i].name;
+        }
+    }
+    if (best)
+        errf(ps, line, "%s: unknown key '%s' (did you mean '%s'?)", secname, name, best);
+    else
+        errf(ps, line, "%s: unknown key '%s'", secname, name);
+}
+
+static void check_streams(struct parser *ps)
+{
+    for (struct kb_stream_conf *s = ps->c->streams; s; s = s->next) {
+        if (!s->key)
+            continue;
+        for (struct kb_stream_conf *t = ps->c->streams; t; t = t->next) {
+            if (t != s && t->key && strcmp(s->key, t->key) == 0 && t->line > s->line)
+                errf(ps, t->line, "[stream %s]: same key as [stream %s] (line %d)", t->name,
+                     s->name, s->line);
+            if (strcmp(s->key, t->name) == 0)
+                errf(ps, s->line,
+                     "[stream %s]: key equals the public name of [stream %s]; a key must be "
+                     "secret",
+                     s->name, t->name);
+        }
+    }
+}
+
+int kb_config_parse(const char *path, const char *text, struct kb_config **out, char *err,
+                    size_t errlen)
+{
+    struct parser ps = {.path = path, .err = err, .errlen = errlen};
+    if (err && errlen)
+        err[0] = '\0';
+    *out = NULL;
+    ps.c = calloc(1, sizeof(*ps.c));
+    if (!ps.c)
+        return -ENOMEM;
+    ps.c->path = strdup(path);
+    ps.tail = &ps.c->streams;
+    char *copy = strdup(text);
+    if (!copy || !ps.c->path) {
+        free(copy);
+        kb_config_free(ps.c);
+        return -ENOMEM;
+    }
+
+    int line = 0;
+    char *save = copy;
+    for (char *next = copy; next;) {
+        char *l = next;
+        next = strchr(l, '\n');
+        if (next)
+            *next++ = '\0';
+        line++;
+        char *t = trim(l);
+        if (*t == '\0' || *t == '#' || *t == ';')
+            continue;
+        if (*t == '[') {
+            size_t tl = strlen(t);
+            if (t[tl - 1] != ']') {
+                errf(&ps, line, "section header without closing ']'");
+                ps.sec = SEC_BROKEN;
+                continue;
+            }
+            t[tl - 1] = '\0';
+            begin_section(&ps, trim(t + 1), line);
+            continue;
+        }
+        key_value(&ps, t, line);
+    }
+    end_section(&ps);
+    free(save);
+
+    /* A file without [server] still gets the server defaults. */
+    if (!ps.server_line) {
+        ps.sec = SEC_SERVER;
+        ps.sec_line = 0;
+        end_section(&ps);
+    }
+    check_streams(&ps);
+
+    if (ps.n_errors) {
+        kb_config_free(ps.c);
+        return -EINVAL;
+    }
+    *out = ps.c;
+    return 0;
+}
+
+int kb_config_load(const char *path, struct kb_config **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        int e = errno;
+        snprintf(err, errlen, "%s: cannot open: %s\n", path, strerror(e));
+        return -e;
+    }
+    struct stat st;
+    if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > MAX_FILE_SIZE) {
+        fclose(f);
+        snprintf(err, errlen, "%s: not a regular file of at most 1 MiB\n", path);
+        return -EINVAL;
+    }
+    char *text = malloc((size_t)st.st_size + 1);
+    if (!text) {
+        fclose(f);
+        return -ENOMEM;
+    }
+    size_t n = fread(text, 1, (size_t)st.st_size, f);
+    int rerr = ferror(f);
+    fclose(f);
+    if (rerr) {
+        free(text);
+        snprintf(err, errlen, "%s: read error\n", path);
+        return -EIO;
+    }
+    text[n] = '\0';
+    if (strlen(text) != n) {
+        free(text);
+        snprintf(err, errlen, "%s: contains a NUL byte; is it a text file?\n", path);
+        return -EINVAL;
+    }
+    int r = kb_config_parse(path, text, out, err, errlen);
+    free(text);
+    return r;
+}
+
+void kb_config_free(struct kb_config *c)
+{
+    if (!c)
+        return;
+    struct kb_stream_conf *s = c->streams;
+    while (s) {
+        struct kb_stream_conf *next = s->next;
+        free(s->name);
+        free(s->key);
+        free(s);
+        s = next;
+    }
+    free(c->path);
+    free(c->app);
+    free(c->recordings);
+    free(c);
+}
+
+const struct kb_stream_conf *kb_config_stream_by_name(const struct kb_config *c,
+                                                      const char *name)
+{
+    for (const struct kb_stream_conf *s = c->streams; s; s = s->next)
+        if (strcmp(s->name, name) == 0)
+            return s;
+    return NULL;
+}
+
+const struct kb_stream_conf *kb_config_stream_by_key(const struct kb_config *c,
+                                                     const char *key)
+{
+    for (const struct kb_stream_conf *s = c->streams; s; s = s->next)
+        if (s->key && strcmp(s->key, key) == 0)
+            return s;
+    return NULL;
+}
+
+const struct kb_conf_doc *kb_config_doc(size_t i)
+{
+    static struct kb_conf_doc docs[N_KEYS + 1];
+    if (i >= N_KEYS)
+        return &docs[N_KEYS];
+    docs[i] = (struct kb_conf_doc){
+        .section = keys[i].sec == SEC_SERVER ? "server" : "stream",
+        .name = keys[i].name,
+        .type = type_names[keys[i].type],
+        .def = keys[i].def,
+        .doc = keys[i].doc,
+    };
+    return &docs[i];
+}
+
+const char *kb_config_log_level_name(int level)
+{
+    return level >= 0 && level < 4 ? level_names[level] : "?";
+}

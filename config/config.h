@@ -1,0 +1,95 @@
+/* kebun: the configuration file.
+ *
+ * An INI-style file: `[server]` holds the daemon's settings, each
+ * `[stream NAME]` one stream. Every key is described once, in the table in
+ * config.c (name, type, where it lands, default, range, doc line); parsing,
+ * defaults, validation and docs/CONFIG.md all follow that table. Errors name
+ * the file, the line and the key, and every error in the file is reported,
+ * not just the first.
+ *
+ * This module knows nothing of the relay or the recorder.
+ */
+#ifndef KB_CONFIG_H
+#define KB_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define KB_CONF_MAX_LISTEN 8
+#define KB_CONF_NAME_MAX 64  ///< longest stream name
+#define KB_CONF_KEY_MIN 8    ///< shortest stream key
+#define KB_CONF_KEY_MAX 256  ///< longest stream key
+
+/* Log levels, in the order the relay's logger uses them. */
+enum {
+    KB_CONF_LOG_ERROR,
+    KB_CONF_LOG_WARN,
+    KB_CONF_LOG_INFO,
+    KB_CONF_LOG_DEBUG,
+};
+
+struct kb_listen_conf {
+    char host[64];  ///< numeric IPv4 or IPv6 address
+    uint16_t port;
+};
+
+struct kb_stream_conf {
+    char *name;     ///< public name: what viewers play
+    char *key;      ///< secret key: what the publisher publishes with
+    int gop_cache;  ///< keep the last GOP so new players start at once
+    int line;       ///< line of its [stream] header, for messages
+    struct kb_stream_conf *next;
+};
+
+struct kb_config {
+    char *path;                 ///< file it was read from
+    struct kb_listen_conf listen[KB_CONF_MAX_LISTEN];
+    int n_listen;
+    char *app;                  ///< RTMP application name publishers and players use
+    int log_level;              ///< KB_CONF_LOG_*
+    uint64_t chunk_size;        ///< chunk size kebun sends with
+    uint64_t max_message_size;  ///< largest message accepted from a peer
+    uint64_t window_ack_size;   ///< window kebun asks peers to acknowledge
+    uint64_t max_connections;   ///< connections beyond this are closed at accept
+    uint64_t handshake_timeout; ///< ms to finish handshake and connect
+    uint64_t publish_timeout;   ///< ms without data before a publisher is dropped
+    uint64_t player_queue;      ///< bytes queued per player before it skips to a keyframe
+    uint64_t gop_cache_max;     ///< bytes a GOP cache may hold
+    char *recordings;           ///< directory for recordings
+    struct kb_stream_conf *streams; ///< in file order
+    int n_streams;
+};
+
+/* Read and validate a config file. On success returns 0 and *out. On
+ * failure returns a negative errno (-ENOENT, -EINVAL, ...) and writes every
+ * problem found into err as "FILE:LINE: message" lines. */
+int kb_config_load(const char *path, struct kb_config **out, char *err, size_t errlen);
+/* Same, from a string (path is only used in messages). */
+int kb_config_parse(const char *path, const char *text, struct kb_config **out, char *err,
+                    size_t errlen);
+void kb_config_free(struct kb_config *c);
+
+/* Find a stream by public name or by key; NULL when none. */
+const struct kb_stream_conf *kb_config_stream_by_name(const struct kb_config *c,
+                                                      const char *name);
+const struct kb_stream_conf *kb_config_stream_by_key(const struct kb_config *c,
+                                                     const char *key);
+
+/* Every key, for docs and tests: iterate until name is NULL. */
+struct kb_conf_doc {
+    const char *section; ///< "server" or "stream"
+    const char *name;
+    const char *type;    ///< "string", "size", "duration", ...
+    const char *def;     ///< default as written in the file, or NULL if required
+    const char *doc;
+};
+const struct kb_conf_doc *kb_config_doc(size_t i);
+
+/* Parse "HOST:PORT", "[V6]:PORT", ":PORT" or "PORT" (as the listen key
+ * does). 0 or -EINVAL. */
+int kb_config_parse_listen(const char *text, struct kb_listen_conf *out);
+
+/* The text of a log level ("info"). */
+const char *kb_config_log_level_name(int level);
+
+#endif

@@ -1,0 +1,542 @@
+/* kebun: what a server session does with the peer's messages: the RTMP
+ * commands (connect, createStream, publish, play, ...) with their standard
+ * replies, media from a publisher into its stream, and the player's side
+ * of the stream (the sink that queues shared messages for the socket). */
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+#include "relay/rtmp/error.h"
+#include "relay/rtmp/flv.h"
+#include "server.h"
+#include "session.h"
+
+#define NAME_MAX_LEN 512 ///< longest stream name or key accepted in publish/play
+
+/* Playing sessions wait for a keyframe for one of two reasons; only the
+ * second counts as dropping. */
+enum { WAIT_NONE, WAIT_START, WAIT_SKIP };
+
+static struct kb_session *sink_session(struct kb_sink *k)
+{
+    return (struct kb_session *)((char *)k - offsetof(struct kb_session, sink));
+}
+
+static const char *sname(const struct kb_session *s)
+{
+    return s->stream ? s->stream->name : NULL;
+}
+
+/* _result(txn, null, null|number) */
+static int reply_result(struct kb_session *s, double txn, int with_number, double number)
+{
+    struct kb_cmd_builder b;
+    kb_proto_cmd_begin(&b, "_result", txn);
+    kb_amf_w_null(&b.w);
+    if (with_number)
+        kb_amf_w_number(&b.w, number);
+    else
+        kb_amf_w_null(&b.w); /* undefined in some servers; null is what clients accept */
+    return kb_proto_cmd_end(&s->proto, &b, 0);
+}
+
+static int reply_status_close(struct kb_session *s, uint32_t msid, const char *code,
+                              const char *desc, const char *why)
+{
+    int err = kb_proto_send_status(&s->proto, msid, "error", code, desc);
+    snprintf(s->close_reason, sizeof(s->close_reason), "%s", why);
+    s->close_after_flush = 1;
+    return err;
+}
+
+/* Copy a string for logs: printable ASCII only, bounded. */
+static void printable(char *dst, size_t cap, const char *src, size_t n)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n && o + 1 < cap; i++) {
+        unsigned char ch = (unsigned char)src[i];
+        dst[o++] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
+    }
+    dst[o] = '\0';
+}
+
+static int on_connect(struct kb_session *s, const struct kb_cmd *c)
+{
+    const struct kb_config *conf = s->srv->conf;
+    if (s->state != KB_SS_RTMP) {
+        kb_log(KB_LOG_DEBUG, sname(s), s->peer, "second connect ignored");
+        return 0;
+    }
+    const struct kb_amf_node *app = kb_amf_prop(&c->doc, c->obj, "app");
+    const struct kb_amf_node *enc = kb_amf_prop(&c->doc, c->obj, "objectEncoding");
+    const struct kb_amf_node *fv = kb_amf_prop(&c->doc, c->obj, "flashVer");
+    char appname[130] = "", flashver[64] = "";
+    if (app && app->type == KB_AMF_STRING) {
+        /* "live/", "live?token=..." and "live" all name the application. */
+        size_t n = app->str_len;
+        for (size_t i = 0; i < n; i++)
+            if (app->str[i] == '?') {
+                n = i;
+                break;
+            }
+        while (n && app->str[n - 1] == '/')
+            n--;
+        printable(appname, sizeof(appname), app->str, n);
+    }
+    if (fv && fv->type == KB_AMF_STRING)
+        printable(flashver, sizeof(flashver), fv->str, fv->str_len);
+
+    if (strcmp(appname, conf->app) != 0) {
+        kb_log(KB_LOG_WARN, NULL, s->peer, "connect refused (unknown application '%s', serving '%s')",
+               appname, conf->app);
+        struct kb_cmd_builder b;
+        kb_proto_cmd_begin(&b, "_error", c->txn);
+        kb_amf_w_null(&b.w);
+        kb_amf_w_object_begin(&b.w);
+        kb_amf_w_prop_string(&b.w, "level", "error");
+        kb_amf_w_prop_string(&b.w, "code", "NetConnection.Connect.Rejected");
+        kb_amf_w_prop_string(&b.w, "description", "Unknown application.");
+        kb_amf_w_object_end(&b.w);
+        int err = kb_proto_cmd_end(&s->proto, &b, 0);
+        snprintf(s->close_reason, sizeof(s->close_reason), "unknown application");
+        s->close_after_flush = 1;
+        return err;
+    }
+
+    int err = kb_proto_send_window_ack(&s->proto, (uint32_t)conf->window_ack_size);
+    if (!err)
+        err = kb_proto_send_peer_bw(&s->proto, (uint32_t)conf->window_ack_size, 2);
+    if (!err)
+        err = kb_proto_send_chunk_size(&s->proto, (uint32_t)conf->chunk_size);
+    if (err)
+        return err;
+
+    struct kb_cmd_builder b;
+    kb_proto_cmd_begin(&b, "_result", c->txn);
+    kb_amf_w_object_begin(&b.w);
+    kb_amf_w_prop_string(&b.w, "fmsVer", "FMS/3,5,7,7009");
+    kb_amf_w_prop_number(&b.w, "capabilities", 31);
+    kb_amf_w_prop_number(&b.w, "mode", 1);
+    kb_amf_w_object_end(&b.w);
+    kb_amf_w_object_begin(&b.w);
+    kb_amf_w_prop_string(&b.w, "level", "status");
+    kb_amf_w_prop_string(&b.w, "code", "NetConnection.Connect.Success");
+    kb_amf_w_prop_string(&b.w, "description", "Connection succeeded.");
+    kb_amf_w_prop_number(&b.w, "objectEncoding", enc && enc->type == KB_AMF_NUMBER ? enc->num : 0);
+    kb_amf_w_object_end(&b.w);
+    err = kb_proto_cmd_end(&s->proto, &b, 0);
+    if (err)
+        return err;
+    s->state = KB_SS_CONNECTED;
+    kb_log(KB_LOG_INFO, NULL, s->peer, "connected to app '%s'%s%s", appname,
+           flashver[0] ? " by " : "", flashver);
+    return 0;
+}
+
+/* Split a publish name into the stream key and (for NAME?key=KEY) the
+ * stream name it claims. */
+static void split_publish_name(const char *full, char *key, size_t keycap, char *claimed,
+                               size_t claimedcap)
+{
+    const char *q = strchr(full, '?');
+    size_t base = q ? (size_t)(q - full) : strlen(full);
+    claimed[0] = '\0';
+    if (q) {
+        for (const char *p = q + 1; *p;) {
+            const char *amp = strchr(p, '&');
+            size_t n = amp ? (size_t)(amp - p) : strlen(p);
+            if (n > 4 && memcmp(p, "key=", 4) == 0) {
+                snprintf(claimed, claimedcap, "%.*s", (int)base, full);
+                snprintf(key, keycap, "%.*s", (int)(n - 4), p + 4);
+                return;
+            }
+            p += n + (amp ? 1 : 0);
+        }
+    }
+    snprintf(key, keycap, "%.*s", (int)base, full);
+}
+
+static int on_publish(struct kb_session *s, const struct kb_cmd *c, const struct kb_msg *m)
+{
+    struct kb_server *srv = s->srv;
+    char full[NAME_MAX_LEN + 1], key[NAME_MAX_LEN + 1], claimed[NAME_MAX_LEN + 1];
+    if (s->state != KB_SS_CONNECTED)
+        return reply_status_close(s, m->stream_id, "NetStream.Publish.BadConnection",
+                                  "Connection is already publishing or playing.",
+                                  "publish in the wrong state");
+    if (kb_amf_str_copy(c->arg1, full, sizeof(full)) < 0 || c->arg1->str_len > NAME_MAX_LEN)
+        return reply_status_close(s, m->stream_id, "NetStream.Publish.BadName",
+                                  "Missing stream key.", "publish without a stream key");
+    split_publish_name(full, key, sizeof(key), claimed, sizeof(claimed));
+
+    struct kb_stream *st = kb_hub_find_key(&srv->hub, key);
+    if (st && claimed[0] && strcmp(claimed, st->name) != 0)
+        st = NULL; /* a key of another stream */
+    if (!st) {
+        struct kb_stream *named = kb_hub_find_name(&srv->hub, claimed[0] ? claimed : key);
+        if (named && !claimed[0])
+            kb_log(KB_LOG_WARN, named->name, s->peer,
+                   "publish refused (that is the public name; publish with the stream key)");
+        else if (named)
+            kb_log(KB_LOG_WARN, named->name, s->peer, "publish refused (wrong stream key)");
+        else
+            kb_log(KB_LOG_WARN, NULL, s->peer, "publish refused (unknown stream key)");
+        return reply_status_close(s, m->stream_id, "NetStream.Publish.BadName",
+                                  "Unknown stream key.", "publish refused");
+    }
+
+    uint64_t now = uv_now(srv->loop);
+    struct kb_session *old = st->publisher;
+    if (old && old != s) {
+        /* A phone that switched networks leaves a half-open connection
+         * behind; the one that holds the key now wins. Detach the old
+         * session first so the stream's sinks see a handover, not an end. */
+        kb_log(KB_LOG_INFO, st->name, old->peer, "publisher replaced by %s", s->peer);
+        st->publisher = NULL;
+        old->stream = NULL;
+        old->state = KB_SS_CONNECTED;
+        kb__session_close(old, "replaced by a new publisher");
+    }
+    s->state = KB_SS_PUBLISHING;
+    s->stream = st;
+    s->msid = m->stream_id;
+    s->role_ms = now;
+    int err = kb_proto_send_user_control(&s->proto, KB_UC_STREAM_BEGIN, s->msid);
+    if (!err) {
+        char desc[160];
+        snprintf(desc, sizeof(desc), "%s is now published.", st->name);
+        err = kb_proto_send_status(&s->proto, s->msid, "status", "NetStream.Publish.Start", desc);
+    }
+    kb_log(KB_LOG_INFO, st->name, s->peer, "publish started");
+    kb_stream_publish(st, s, now);
+    return err;
+}
+
+static int send_play_start(struct kb_session *s)
+{
+    struct kb_stream *st = s->stream;
+    char desc[160];
+    int err = kb_proto_send_user_control(&s->proto, KB_UC_STREAM_BEGIN, s->msid);
+    snprintf(desc, sizeof(desc), "Playing and resetting %s.", st->name);
+    if (!err)
+        err = kb_proto_send_status(&s->proto, s->msid, "status", "NetStream.Play.Reset", desc);
+    snprintf(desc, sizeof(desc), "Started playing %s.", st->name);
+    if (!err)
+        err = kb_proto_send_status(&s->proto, s->msid, "status", "NetStream.Play.Start", desc);
+    if (!err) {
+        /* Flash players needed this before they would touch the media. */
+        struct kb_buf body = {0};
+        struct kb_amf_w w = {.out = &body};
+        kb_amf_w_string(&w, "|RtmpSampleAccess");
+        kb_amf_w_bool(&w, 1);
+        kb_amf_w_bool(&w, 1);
+        err = w.err;
+        if (!err)
+            err = kb_proto_send(&s->proto, KB_CSID_DATA, KB_MSG_DATA_AMF0, 0, s->msid, body.data,
+                                (uint32_t)body.len);
+        kb_buf_free(&body);
+    }
+    return err;
+}
+
+static int on_play(struct kb_session *s, const struct kb_cmd *c, const struct kb_msg *m)
+{
+    struct kb_server *srv = s->srv;
+    char name[NAME_MAX_LEN + 1];
+    if (s->state != KB_SS_CONNECTED)
+        return reply_status_close(s, m->stream_id, "NetStream.Play.Failed",
+                                  "Connection is already publishing or playing.",
+                                  "play in the wrong state");
+    if (kb_amf_str_copy(c->arg1, name, sizeof(name)) < 0 || c->arg1->str_len > NAME_MAX_LEN)
+        return reply_status_close(s, m->stream_id, "NetStream.Play.StreamNotFound",
+                                  "Missing stream name.", "play without a name");
+    char *q = strchr(name, '?');
+    if (q)
+        *q = '\0';
+    struct kb_stream *st = kb_hub_find_name(&srv->hub, name);
+    if (!st) {
+        if (kb_hub_find_key(&srv->hub, name))
+            kb_log(KB_LOG_WARN, NULL, s->peer,
+                   "play refused (that is a stream key; play the public name)");
+        else {
+            char shown[72];
+            printable(shown, sizeof(shown), name, strlen(name));
+            kb_log(KB_LOG_INFO, NULL, s->peer, "play refused (no stream named '%s')", shown);
+        }
+        return reply_status_close(s, m->stream_id, "NetStream.Play.StreamNotFound",
+                                  "No such stream.", "play of an unknown stream");
+    }
+    s->state = KB_SS_PLAYING;
+    s->stream = st;
+    s->msid = m->stream_id;
+    s->role_ms = uv_now(srv->loop);
+    s->waiting_key = WAIT_START;
+    int err = send_play_start(s);
+    if (err)
+        return err;
+    s->sink.ops = &kb__player_sink_ops;
+    kb_stream_attach(st, &s->sink);
+    kb_log(KB_LOG_INFO, st->name, s->peer, "play started%s",
+           st->publisher ? "" : " (waiting for the publisher)");
+    if (st->publisher) {
+        s->catching_up = 1;
+        kb_stream_catch_up(st, &s->sink);
+        s->catching_up = 0;
+    }
+    return kb__session_sync(s);
+}
+
+static int on_pause(struct kb_session *s, const struct kb_cmd *c)
+{
+    if (s->state != KB_SS_PLAYING)
+        return 0;
+    /* pause(txn, null, pause flag, position) */
+    int pause = c->arg1 && c->arg1->type == KB_AMF_BOOLEAN ? c->arg1->num != 0 : !s->paused;
+    if (pause == s->paused)
+        return 0;
+    s->paused = pause;
+    int err = kb_proto_send_status(&s->proto, s->msid, "status",
+                                   pause ? "NetStream.Pause.Notify" : "NetStream.Unpause.Notify",
+                                   pause ? "Paused live stream." : "Unpaused live stream.");
+    if (err || pause)
+        return err;
+    /* Resume at once from the cached GOP, else at the next keyframe. */
+    s->waiting_key = WAIT_START;
+    if (s->stream->publisher) {
+        s->catching_up = 1;
+        kb_stream_catch_up(s->stream, &s->sink);
+        s->catching_up = 0;
+    }
+    return 0;
+}
+
+void kb__session_end_role(struct kb_session *s, const char *why)
+{
+    struct kb_stream *st = s->stream;
+    if (!st)
+        return;
+    uint64_t now = uv_now(s->srv->loop);
+    double secs = (double)(now - s->role_ms) / 1000.0;
+    if (s->state == KB_SS_PUBLISHING) {
+        kb_log(KB_LOG_INFO, st->name, s->peer,
+               "publish stopped after %.1f s, %llu messages, %llu bytes (%s)", secs,
+               (unsigned long long)st->msgs_in, (unsigned long long)st->bytes_in, why);
+        if (st->publisher == s)
+            kb_stream_unpublish(st);
+    } else if (s->state == KB_SS_PLAYING) {
+        kb_log(KB_LOG_INFO, st->name, s->peer,
+               "play stopped after %.1f s, %llu bytes sent, %llu messages dropped (%s)", secs,
+               (unsigned long long)s->bytes_out, (unsigned long long)s->drops, why);
+        kb_stream_detach(&s->sink);
+    }
+    s->stream = NULL;
+    s->state = KB_SS_CONNECTED;
+}
+
+static int on_close_stream(struct kb_session *s, const struct kb_cmd *c, const struct kb_msg *m,
+                           int unpublish)
+{
+    if (s->state != KB_SS_PUBLISHING && s->state != KB_SS_PLAYING)
+        return 0;
+    uint32_t msid = m->stream_id;
+    /* deleteStream names the stream id in its first argument. */
+    if (!unpublish && c->arg1 && c->arg1->type == KB_AMF_NUMBER)
+        msid = (uint32_t)c->arg1->num;
+    if (!unpublish && msid != s->msid)
+        return 0;
+    int err = 0;
+    if (s->state == KB_SS_PUBLISHING) {
+        char desc[160];
+        snprintf(desc, sizeof(desc), "%s is now unpublished.", s->stream->name);
+        err = kb_proto_send_status(&s->proto, s->msid, "status", "NetStream.Unpublish.Success",
+                                   desc);
+    }
+    kb__session_end_role(s, unpublish ? "FCUnpublish" : "stream closed by peer");
+    return err;
+}
+
+static int command(struct kb_session *s, const struct kb_msg *m)
+{
+    struct kb_cmd c;
+    int err = kb_cmd_parse(&c, m);
+    if (err < 0)
+        return err;
+    const struct kb_amf_node *n = c.name;
+    if (kb_amf_str_eq(n, "connect"))
+        return on_connect(s, &c);
+    if (s->state < KB_SS_CONNECTED) {
+        /* Anything before connect is a confused or hostile peer. */
+        return KB_ECMD;
+    }
+    if (kb_amf_str_eq(n, "createStream")) {
+        if (s->next_msid >= 64)
+            return KB_ECMD; /* nobody needs more; don't let a peer count forever */
+        return reply_result(s, c.txn, 1, s->next_msid++);
+    }
+    if (kb_amf_str_eq(n, "releaseStream") || kb_amf_str_eq(n, "FCPublish"))
+        return c.txn ? reply_result(s, c.txn, 0, 0) : 0;
+    if (kb_amf_str_eq(n, "publish"))
+        return on_publish(s, &c, m);
+    if (kb_amf_str_eq(n, "play"))
+        return on_play(s, &c, m);
+    if (kb_amf_str_eq(n, "pause") || kb_amf_str_eq(n, "pauseRaw"))
+        return on_pause(s, &c);
+    if (kb_amf_str_eq(n, "FCUnpublish")) {
+        err = c.txn ? reply_result(s, c.txn, 0, 0) : 0;
+        return err ? err : on_close_stream(s, &c, m, 1);
+    }
+    if (kb_amf_str_eq(n, "deleteStream") || kb_amf_str_eq(n, "closeStream"))
+        return on_close_stream(s, &c, m, 0);
+    if (kb_amf_str_eq(n, "getStreamLength"))
+        return reply_result(s, c.txn, 1, 0);
+    if (kb_log_enabled(KB_LOG_DEBUG)) {
+        char shown[64];
+        printable(shown, sizeof(shown), n->str, n->str_len);
+        kb_log(KB_LOG_DEBUG, sname(s), s->peer, "ignored command '%s'", shown);
+    }
+    return 0;
+}
+
+/* Aggregate messages pack several FLV tags in one message; split them and
+ * handle each as if it had arrived alone. */
+static int on_aggregate(struct kb_session *s, const struct kb_msg *m)
+{
+    const uint8_t *p = m->data;
+    size_t n = m->len, off = 0;
+    int have_base = 0;
+    uint32_t base = 0;
+    while (n - off >= 11 && !s->closing) {
+        uint8_t type = p[off];
+        uint32_t size = kb_get_be24(p + off + 1);
+        uint32_t ts = kb_get_be24(p + off + 4) | (uint32_t)p[off + 7] << 24;
+        if (n - off - 11 < size)
+            return KB_ECHUNK;
+        if (!have_base) {
+            base = ts;
+            have_base = 1;
+        }
+        if (type == KB_MSG_AUDIO || type == KB_MSG_VIDEO || type == KB_MSG_DATA_AMF0) {
+            struct kb_msg *sub = kb_msg_new_copy(type, m->timestamp + (ts - base), m->stream_id,
+                                                 p + off + 11, size);
+            if (!sub)
+                return -ENOMEM;
+            int err = kb__session_on_message(s, sub);
+            if (err)
+                return err;
+        }
+        off += 11 + size;
+        /* Each tag is followed by its back-pointer. */
+        off += n - off >= 4 ? 4 : n - off;
+    }
+    return 0;
+}
+
+int kb__session_on_message(struct kb_session *s, struct kb_msg *m)
+{
+    int err = 0;
+    switch (m->type) {
+    case KB_MSG_COMMAND_AMF0:
+    case KB_MSG_COMMAND_AMF3:
+        err = command(s, m);
+        break;
+    case KB_MSG_AUDIO:
+    case KB_MSG_VIDEO:
+    case KB_MSG_DATA_AMF0:
+        if (s->state == KB_SS_PUBLISHING && s->stream)
+            return kb_stream_push(s->stream, m); /* takes the reference */
+        break;
+    case KB_MSG_AGGREGATE:
+        if (s->state == KB_SS_PUBLISHING && s->stream)
+            err = on_aggregate(s, m);
+        break;
+    default:
+        break;
+    }
+    kb_msg_unref(m);
+    return err;
+}
+
+/* The player's side of its stream. */
+
+static void player_on_msg(struct kb_sink *k, struct kb_msg *m)
+{
+    struct kb_session *s = sink_session(k);
+    const struct kb_config *conf = s->srv->conf;
+    if (s->closing)
+        return;
+    int config = (m->flags & (KB_MSGF_SEQHDR | KB_MSGF_METADATA)) != 0;
+    if (!config) {
+        if (s->paused)
+            return;
+        if (s->waiting_key) {
+            if (!(m->flags & KB_MSGF_KEY)) {
+                if (s->waiting_key == WAIT_SKIP) {
+                    s->drops++;
+                    s->drop_bytes += m->len;
+                }
+                return;
+            }
+            s->waiting_key = WAIT_NONE;
+        }
+        /* Bound what a slow player pins. The cached GOP it is handed on
+         * start is pinned by the cache anyway, so it does not count. */
+        if (!s->catching_up && s->q_bytes + m->len > conf->player_queue) {
+            if (s->drops == 0)
+                kb_log(KB_LOG_INFO, k->stream->name, s->peer,
+                       "player too slow, skipping to the next keyframe (player_queue %llu "
+                       "bytes reached)",
+                       (unsigned long long)conf->player_queue);
+            s->drops++;
+            s->drop_bytes += m->len;
+            s->waiting_key = WAIT_SKIP;
+            return;
+        }
+    }
+    int err;
+    if (s->msid == KB_PLAY_MSID && s->proto.out_chunk == conf->chunk_size) {
+        err = kb_msg_wire(m, (uint32_t)conf->chunk_size, KB_PLAY_MSID);
+        if (!err)
+            err = kb__session_enqueue(s, m);
+    } else {
+        /* A player on another stream id needs its own chunk headers. */
+        err = kb__session_sync(s);
+        if (!err)
+            err = kb_proto_send(&s->proto, m->type == KB_MSG_VIDEO   ? KB_CSID_VIDEO
+                                           : m->type == KB_MSG_AUDIO ? KB_CSID_AUDIO
+                                                                     : KB_CSID_DATA,
+                                m->type, m->timestamp, s->msid, m->data, m->len);
+        if (!err)
+            err = kb__session_sync(s);
+    }
+    if (err)
+        kb__session_close(s, "out of memory queueing media");
+}
+
+static void player_on_publish(struct kb_sink *k)
+{
+    struct kb_session *s = sink_session(k);
+    s->waiting_key = WAIT_START;
+    char desc[160];
+    snprintf(desc, sizeof(desc), "%s is now published.", k->stream->name);
+    if (kb_proto_send_status(&s->proto, s->msid, "status", "NetStream.Play.PublishNotify", desc) ||
+        kb__session_sync(s))
+        kb__session_close(s, "out of memory");
+}
+
+static void player_on_unpublish(struct kb_sink *k)
+{
+    struct kb_session *s = sink_session(k);
+    char desc[160];
+    snprintf(desc, sizeof(desc), "%s is now unpublished.", k->stream->name);
+    if (kb_proto_send_status(&s->proto, s->msid, "status", "NetStream.Play.UnpublishNotify",
+                             desc) ||
+        kb__session_sync(s))
+        kb__session_close(s, "out of memory");
+}
+
+const struct kb_sink_ops kb__player_sink_ops = {
+    .on_msg = player_on_msg,
+    .on_publish = player_on_publish,
+    .on_unpublish = player_on_unpublish,
+};

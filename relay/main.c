@@ -1,0 +1,134 @@
+/* kebun: command line, config, and the loop. */
+#include <getopt.h>
+#include <libavformat/avformat.h>
+#include <openssl/opensslv.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <uv.h>
+
+#include "config/config.h"
+#include "kb_version.h"
+#include "log.h"
+#include "server.h"
+
+#define DEFAULT_CONFIG "/etc/kebun/kebun.conf"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: kebun [-c FILE] [--listen ADDR:PORT]... [--check-config] [--version] [--help]\n"
+            "\n"
+            "RTMP livestream relay and recorder.\n"
+            "\n"
+            "  -c, --config FILE     configuration file (default " DEFAULT_CONFIG ")\n"
+            "  -l, --listen ADDR:PORT\n"
+            "                        accept RTMP here instead of the config's listen\n"
+            "                        addresses; repeat for several ([::]:1935 for IPv6)\n"
+            "      --check-config    validate the configuration file and exit\n"
+            "  -V, --version         print the version and exit\n"
+            "  -h, --help            print this help and exit\n"
+            "\n"
+            "Every configuration key is described in docs/CONFIG.md.\n");
+}
+
+static void version(void)
+{
+    printf("kebun %s\n", KB_VERSION);
+    printf("  libuv %s, libavformat %s, %s\n", uv_version_string(), AV_STRINGIFY(LIBAVFORMAT_VERSION),
+           OPENSSL_VERSION_TEXT);
+}
+
+int main(int argc, char **argv)
+{
+    const char *path = DEFAULT_CONFIG;
+    int check_only = 0;
+    struct kb_listen_conf listen[KB_CONF_MAX_LISTEN];
+    int n_listen = 0;
+    enum { OPT_CHECK = 1000 };
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"listen", required_argument, NULL, 'l'},
+        {"check-config", no_argument, NULL, OPT_CHECK},
+        {"version", no_argument, NULL, 'V'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int o;
+    while ((o = getopt_long(argc, argv, "c:l:Vh", opts, NULL)) != -1) {
+        switch (o) {
+        case 'c':
+            path = optarg;
+            break;
+        case 'l':
+            if (n_listen == KB_CONF_MAX_LISTEN) {
+                fprintf(stderr, "kebun: at most %d --listen addresses\n", KB_CONF_MAX_LISTEN);
+                return 2;
+            }
+            if (kb_config_parse_listen(optarg, &listen[n_listen]) < 0) {
+                fprintf(stderr, "kebun: --listen '%s' is not HOST:PORT with a numeric address\n",
+                        optarg);
+                return 2;
+            }
+            n_listen++;
+            break;
+        case OPT_CHECK:
+            check_only = 1;
+            break;
+        case 'V':
+            version();
+            return 0;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "kebun: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return 2;
+    }
+
+    struct kb_config *conf;
+    char err[4096];
+    int r = kb_config_load(path, &conf, err, sizeof(err));
+    if (r < 0) {
+        fputs(err, stderr);
+        fprintf(stderr, "kebun: configuration not valid\n");
+        return 1;
+    }
+    if (check_only) {
+        printf("%s: ok (%d stream%s)\n", path, conf->n_streams, conf->n_streams == 1 ? "" : "s");
+        kb_config_free(conf);
+        return 0;
+    }
+    if (n_listen) {
+        memcpy(conf->listen, listen, sizeof(listen[0]) * (size_t)n_listen);
+        conf->n_listen = n_listen;
+    }
+
+    kb_log_set_level((enum kb_log_level)conf->log_level);
+    signal(SIGPIPE, SIG_IGN);
+    srand((unsigned)time(NULL) ^ (unsigned)getpid());
+
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct kb_server srv;
+    kb_log(KB_LOG_INFO, NULL, NULL, "kebun %s starting with %s (%d stream%s)", KB_VERSION, path,
+           conf->n_streams, conf->n_streams == 1 ? "" : "s");
+    r = kb_server_start(&srv, &loop, conf);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    kb_server_free(&srv);
+    int lr = uv_loop_close(&loop);
+    if (lr < 0)
+        kb_log(KB_LOG_WARN, NULL, NULL, "loop closed with handles open: %s", uv_strerror(lr));
+    if (r < 0)
+        return 3;
+    kb_log(KB_LOG_INFO, NULL, NULL, "stopped");
+    return 0;
+}

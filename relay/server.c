@@ -1,0 +1,155 @@
+#include "server.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "session.h"
+
+static void on_connection(uv_stream_t *listener, int status)
+{
+    struct kb_server *srv = listener->data;
+    if (status < 0) {
+        kb_log(KB_LOG_WARN, NULL, NULL, "accept error: %s", uv_strerror(status));
+        return;
+    }
+    kb__session_accept(srv, listener);
+}
+
+/* Runs right before the loop blocks and right after it wakes: whatever
+ * the reads, timers and write callbacks of this iteration queued goes out
+ * in one write per session. */
+static void flush_dirty(struct kb_server *srv)
+{
+    while (srv->dirty) {
+        struct kb_session *list = srv->dirty;
+        srv->dirty = NULL;
+        while (list) {
+            struct kb_session *s = list;
+            list = s->dirty_next;
+            s->dirty_next = NULL;
+            kb__session_flush(s);
+        }
+    }
+}
+
+static void on_check(uv_check_t *h)
+{
+    flush_dirty(h->data);
+}
+
+static void on_prepare(uv_prepare_t *h)
+{
+    flush_dirty(h->data);
+}
+
+static void on_sweep(uv_timer_t *t)
+{
+    struct kb_server *srv = t->data;
+    uint64_t now = uv_now(srv->loop);
+    for (struct kb_session *s = srv->sessions, *next; s; s = next) {
+        next = s->next;
+        kb__session_sweep(s, now);
+    }
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct kb_server *srv = h->data;
+    kb_log(KB_LOG_INFO, NULL, NULL, "%s received, shutting down",
+           signum == SIGINT ? "SIGINT" : "SIGTERM");
+    kb_server_stop(srv);
+}
+
+static int listen_one(struct kb_server *srv, const struct kb_listen_conf *l)
+{
+    union {
+        struct sockaddr sa;
+        struct sockaddr_in in4;
+        struct sockaddr_in6 in6;
+    } addr;
+    int r;
+    if (strchr(l->host, ':'))
+        r = uv_ip6_addr(l->host, l->port, &addr.in6);
+    else
+        r = uv_ip4_addr(l->host, l->port, &addr.in4);
+    if (r < 0)
+        return r;
+    uv_tcp_t *t = &srv->listeners[srv->n_listeners];
+    r = uv_tcp_init(srv->loop, t);
+    if (r < 0)
+        return r;
+    t->data = srv;
+    srv->n_listeners++;
+    r = uv_tcp_bind(t, &addr.sa, strchr(l->host, ':') ? UV_TCP_IPV6ONLY : 0);
+    if (r == 0)
+        r = uv_listen((uv_stream_t *)t, 511, on_connection);
+    return r;
+}
+
+int kb_server_start(struct kb_server *srv, uv_loop_t *loop, struct kb_config *conf)
+{
+    memset(srv, 0, sizeof(*srv));
+    srv->loop = loop;
+    srv->conf = conf;
+    int r = kb_hub_init(&srv->hub, conf);
+    if (r < 0)
+        return r;
+
+    uv_check_init(loop, &srv->flush_check);
+    srv->flush_check.data = srv;
+    uv_check_start(&srv->flush_check, on_check);
+    uv_prepare_init(loop, &srv->flush_prepare);
+    srv->flush_prepare.data = srv;
+    uv_prepare_start(&srv->flush_prepare, on_prepare);
+    uv_timer_init(loop, &srv->sweep);
+    srv->sweep.data = srv;
+    uv_timer_start(&srv->sweep, on_sweep, 1000, 1000);
+    uv_signal_init(loop, &srv->sig_int);
+    srv->sig_int.data = srv;
+    uv_signal_start(&srv->sig_int, on_signal, SIGINT);
+    uv_signal_init(loop, &srv->sig_term);
+    srv->sig_term.data = srv;
+    uv_signal_start(&srv->sig_term, on_signal, SIGTERM);
+
+    for (int i = 0; i < conf->n_listen; i++) {
+        const struct kb_listen_conf *l = &conf->listen[i];
+        r = listen_one(srv, l);
+        if (r < 0) {
+            kb_log(KB_LOG_ERROR, NULL, NULL, "cannot listen on %s%s%s:%u: %s",
+                   strchr(l->host, ':') ? "[" : "", l->host, strchr(l->host, ':') ? "]" : "",
+                   l->port, uv_strerror(r));
+            kb_server_stop(srv);
+            return r;
+        }
+        kb_log(KB_LOG_INFO, NULL, NULL, "listening for RTMP on %s%s%s:%u",
+               strchr(l->host, ':') ? "[" : "", l->host, strchr(l->host, ':') ? "]" : "",
+               l->port);
+    }
+    return 0;
+}
+
+void kb_server_stop(struct kb_server *srv)
+{
+    if (srv->stopping)
+        return;
+    srv->stopping = 1;
+    for (int i = 0; i < srv->n_listeners; i++)
+        uv_close((uv_handle_t *)&srv->listeners[i], NULL);
+    for (struct kb_session *s = srv->sessions, *next; s; s = next) {
+        next = s->next;
+        kb__session_close(s, "server shutting down");
+    }
+    uv_close((uv_handle_t *)&srv->flush_check, NULL);
+    uv_close((uv_handle_t *)&srv->flush_prepare, NULL);
+    uv_close((uv_handle_t *)&srv->sweep, NULL);
+    uv_close((uv_handle_t *)&srv->sig_int, NULL);
+    uv_close((uv_handle_t *)&srv->sig_term, NULL);
+}
+
+void kb_server_free(struct kb_server *srv)
+{
+    kb_hub_free(&srv->hub);
+    kb_config_free(srv->conf);
+    srv->conf = NULL;
+}

@@ -1,0 +1,44 @@
+/* kebun: the daemon: one libuv loop that owns every socket.
+ *
+ * The server listens, accepts connections into sessions, keeps the stream
+ * hub, runs a one-second sweep for timeouts, and flushes the sessions that
+ * have queued bytes once per loop iteration (after all reads of that
+ * iteration), which coalesces many small media messages into one write.
+ */
+#ifndef KB_SERVER_H
+#define KB_SERVER_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "config/config.h"
+#include "relay/stream.h"
+
+struct kb_session;
+
+struct kb_server {
+    uv_loop_t *loop;
+    struct kb_config *conf;         ///< owned
+    struct kb_hub hub;
+    uv_tcp_t listeners[KB_CONF_MAX_LISTEN];
+    int n_listeners;
+    uv_check_t flush_check;         ///< flushes dirty sessions after each poll
+    uv_prepare_t flush_prepare;     ///< and before each poll (timer-made writes)
+    uv_timer_t sweep;               ///< timeouts, once a second
+    uv_signal_t sig_int, sig_term;
+    struct kb_session *sessions;    ///< every open session
+    uint64_t n_sessions;
+    struct kb_session *dirty;       ///< sessions with bytes to flush
+    uint64_t next_id;
+    int stopping;
+};
+
+/* Start listening on the config's addresses. `conf` becomes the server's.
+ * Returns 0 or a negative libuv error (after logging which address failed). */
+int kb_server_start(struct kb_server *srv, uv_loop_t *loop, struct kb_config *conf);
+/* Close listeners, sessions and handles; the loop then runs dry. */
+void kb_server_stop(struct kb_server *srv);
+/* Free what is left after the loop ended. */
+void kb_server_free(struct kb_server *srv);
+
+#endif

@@ -1,0 +1,443 @@
+#include "session.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "relay/rtmp/error.h"
+#include "server.h"
+
+#define MAX_IOV 64           ///< buffers per write call
+#define Q_FIRST 32           ///< first queue allocation (entries)
+#define Q_MAX (1u << 16)     ///< queue entries; the byte bound usually hits first
+#define OUT_KEEP 4096        ///< proto.out capacity kept between bursts
+
+/* Every read lands in one buffer shared by all sessions: reads are handled
+ * to the end inside the read callback, so nothing needs a buffer of its own
+ * between callbacks (and idle players cost no read memory). */
+static uint8_t read_buf[64 * 1024];
+
+static void on_close(uv_handle_t *h)
+{
+    struct kb_session *s = h->data;
+    struct kb_server *srv = s->srv;
+    while (s->q_len) {
+        kb_msg_unref(s->q[s->q_head]);
+        s->q_head = (s->q_head + 1) % s->q_cap;
+        s->q_len--;
+    }
+    if (s->dirty) {
+        /* Normally the flush pass ran before close callbacks; stay safe. */
+        for (struct kb_session **pp = &srv->dirty; *pp; pp = &(*pp)->dirty_next) {
+            if (*pp == s) {
+                *pp = s->dirty_next;
+                break;
+            }
+        }
+    }
+    free(s->q);
+    free(s->hs);
+    kb_proto_free(&s->proto);
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        srv->sessions = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    srv->n_sessions--;
+    free(s);
+}
+
+static void log_end(struct kb_session *s)
+{
+    uint64_t now = uv_now(s->srv->loop);
+    const char *name = s->stream ? s->stream->name : NULL;
+    kb_log(KB_LOG_INFO, name, s->peer,
+           "connection closed after %.1f s, %llu bytes in, %llu out (%s)",
+           (double)(now - s->start_ms) / 1000.0, (unsigned long long)s->bytes_in,
+           (unsigned long long)s->bytes_out, s->close_reason);
+}
+
+void kb__session_close(struct kb_session *s, const char *why)
+{
+    if (s->closing)
+        return;
+    s->closing = 1;
+    snprintf(s->close_reason, sizeof(s->close_reason), "%s", why);
+    kb__session_end_role(s, why);
+    log_end(s);
+    /* Leave the flush list lazily: the flush pass skips closing sessions. */
+    uv_read_stop((uv_stream_t *)&s->tcp);
+    uv_close((uv_handle_t *)&s->tcp, on_close);
+}
+
+static void mark_dirty(struct kb_session *s)
+{
+    if (s->dirty || s->closing)
+        return;
+    s->dirty = 1;
+    s->dirty_next = s->srv->dirty;
+    s->srv->dirty = s;
+}
+
+static int q_push(struct kb_session *s, struct kb_msg *m)
+{
+    if (s->q_len == s->q_cap) {
+        if (s->q_cap >= Q_MAX)
+            return -ENOBUFS;
+        uint32_t cap = s->q_cap ? s->q_cap * 2 : Q_FIRST;
+        struct kb_msg **q = malloc(cap * sizeof(*q));
+        if (!q)
+            return -ENOMEM;
+        for (uint32_t i = 0; i < s->q_len; i++)
+            q[i] = s->q[(s->q_head + i) % s->q_cap];
+        free(s->q);
+        s->q = q;
+        s->q_head = 0;
+        s->q_cap = cap;
+    }
+    s->q[(s->q_head + s->q_len) % s->q_cap] = m;
+    s->q_len++;
+    return 0;
+}
+
+/* The bytes a queued message puts on the wire: its shared chunked form, or
+ * (for private control and command messages) its payload as is. */
+static const uint8_t *msg_bytes(const struct kb_msg *m, size_t *len)
+{
+    if (m->wire) {
+        *len = m->wire_len;
+        return m->wire;
+    }
+    *len = m->len;
+    return m->data;
+}
+
+/* Move proto.out's bytes into the queue as one private message. */
+static int sync_out(struct kb_session *s)
+{
+    struct kb_buf *out = &s->proto.out;
+    if (out->len) {
+        struct kb_msg *m = kb_msg_new_copy(0, 0, 0, out->data, (uint32_t)out->len);
+        if (!m)
+            return -ENOMEM;
+        int err = q_push(s, m);
+        if (err) {
+            kb_msg_unref(m);
+            return err;
+        }
+        s->q_bytes += out->len;
+        out->len = 0;
+        if (out->cap > OUT_KEEP)
+            kb_buf_free(out);
+    }
+    return 0;
+}
+
+int kb__session_sync(struct kb_session *s)
+{
+    int err = sync_out(s);
+    if (err == 0 && s->q_len)
+        mark_dirty(s);
+    return err;
+}
+
+int kb__session_enqueue(struct kb_session *s, struct kb_msg *m)
+{
+    int err = kb__session_sync(s);
+    if (err)
+        return err;
+    err = q_push(s, kb_msg_ref(m));
+    if (err) {
+        kb_msg_unref(m);
+        return err;
+    }
+    size_t len;
+    msg_bytes(m, &len);
+    s->q_bytes += len;
+    mark_dirty(s);
+    return 0;
+}
+
+/* Drop `n` written bytes from the front of the queue. */
+static void q_consume(struct kb_session *s, size_t n)
+{
+    s->bytes_out += n;
+    s->q_bytes -= n;
+    while (n && s->q_len) {
+        size_t len;
+        struct kb_msg *m = s->q[s->q_head];
+        msg_bytes(m, &len);
+        size_t left = len - s->q_off;
+        if (n < left) {
+            s->q_off += (uint32_t)n;
+            return;
+        }
+        n -= left;
+        s->q_off = 0;
+        kb_msg_unref(m);
+        s->q_head = (s->q_head + 1) % s->q_cap;
+        s->q_len--;
+    }
+}
+
+static uint32_t fill_iov(struct kb_session *s, uv_buf_t *iov)
+{
+    uint32_t n = s->q_len < MAX_IOV ? s->q_len : MAX_IOV;
+    for (uint32_t i = 0; i < n; i++) {
+        size_t len;
+        const uint8_t *p = msg_bytes(s->q[(s->q_head + i) % s->q_cap], &len);
+        if (i == 0) {
+            p += s->q_off;
+            len -= s->q_off;
+        }
+        iov[i] = uv_buf_init((char *)p, (unsigned)len);
+    }
+    return n;
+}
+
+static void maybe_finish(struct kb_session *s)
+{
+    if (s->close_after_flush && s->q_len == 0 && !s->writing)
+        kb__session_close(s, s->close_reason[0] ? s->close_reason : "closed after reply");
+}
+
+static void on_write(uv_write_t *req, int status)
+{
+    struct kb_session *s = req->data;
+    s->writing = 0;
+    if (status < 0) {
+        if (status != UV_ECANCELED) {
+            char why[96];
+            snprintf(why, sizeof(why), "write failed: %s", uv_strerror(status));
+            kb__session_close(s, why);
+        }
+        return;
+    }
+    /* The write covered w_count entries from the head, the first of them
+     * from w_first_off on. */
+    size_t total = 0;
+    for (uint32_t i = 0; i < s->w_count; i++) {
+        size_t len;
+        msg_bytes(s->q[(s->q_head + i) % s->q_cap], &len);
+        total += len;
+    }
+    total -= s->w_first_off;
+    q_consume(s, total);
+    if (s->q_len)
+        mark_dirty(s);
+    maybe_finish(s);
+}
+
+void kb__session_flush(struct kb_session *s)
+{
+    s->dirty = 0;
+    if (s->closing || s->writing)
+        return;
+    if (sync_out(s) < 0) {
+        kb__session_close(s, "out of memory");
+        return;
+    }
+    uv_buf_t iov[MAX_IOV];
+    while (s->q_len) {
+        uint32_t n = fill_iov(s, iov);
+        int r = uv_try_write((uv_stream_t *)&s->tcp, iov, n);
+        if (r == UV_EAGAIN || r == UV_ENOSYS)
+            r = 0;
+        if (r < 0) {
+            char why[96];
+            snprintf(why, sizeof(why), "write failed: %s", uv_strerror(r));
+            kb__session_close(s, why);
+            return;
+        }
+        size_t want = 0;
+        for (uint32_t i = 0; i < n; i++)
+            want += iov[i].len;
+        q_consume(s, (size_t)r);
+        if ((size_t)r == want)
+            continue;
+        /* The socket is full: hand the rest to libuv, which writes it when
+         * the socket drains; one write in flight at a time. */
+        n = fill_iov(s, iov);
+        s->w_count = n;
+        s->w_first_off = s->q_off;
+        s->wreq.data = s;
+        r = uv_write(&s->wreq, (uv_stream_t *)&s->tcp, iov, n, on_write);
+        if (r < 0) {
+            char why[96];
+            snprintf(why, sizeof(why), "write failed: %s", uv_strerror(r));
+            kb__session_close(s, why);
+            return;
+        }
+        s->writing = 1;
+        return;
+    }
+    maybe_finish(s);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)h;
+    (void)suggested;
+    *buf = uv_buf_init((char *)read_buf, sizeof(read_buf));
+}
+
+static void fail(struct kb_session *s, const char *what, int err)
+{
+    char why[128];
+    snprintf(why, sizeof(why), "%s: %s", what, kb_strerror(err));
+    kb_log(KB_LOG_WARN, s->stream ? s->stream->name : NULL, s->peer, "%s", why);
+    kb__session_close(s, why);
+}
+
+static void feed(struct kb_session *s, const uint8_t *p, size_t n)
+{
+    size_t pos = 0;
+    if (s->state == KB_SS_HANDSHAKE) {
+        size_t used = 0;
+        int r = kb_handshake_feed(s->hs, p, n, &used, &s->proto.out);
+        if (r < 0) {
+            fail(s, "handshake failed", r);
+            return;
+        }
+        pos = used;
+        if (r == 0) {
+            kb__session_sync(s);
+            return;
+        }
+        free(s->hs);
+        s->hs = NULL;
+        s->state = KB_SS_RTMP;
+    }
+    while (pos < n && !s->closing) {
+        size_t used = 0;
+        struct kb_msg *m = NULL;
+        int r = kb_proto_read(&s->proto, p + pos, n - pos, &used, &m);
+        pos += used;
+        if (r < 0) {
+            if (r == KB_ETOOBIG || r == KB_ECHUNK || r == KB_ETOOMANY)
+                kb_log(KB_LOG_DEBUG, NULL, s->peer, "fault on chunk stream %u",
+                       s->proto.rd.bad_csid);
+            fail(s, "protocol error", r);
+            return;
+        }
+        if (r == 0)
+            break;
+        r = kb__session_on_message(s, m);
+        if (r < 0 && !s->closing) {
+            fail(s, "bad message", r);
+            return;
+        }
+    }
+    if (!s->closing)
+        kb__session_sync(s);
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+    struct kb_session *s = stream->data;
+    if (nread < 0) {
+        kb__session_close(s, nread == UV_EOF ? "peer closed" : uv_strerror((int)nread));
+        return;
+    }
+    if (nread == 0)
+        return;
+    s->bytes_in += (uint64_t)nread;
+    s->last_in_ms = uv_now(s->srv->loop);
+    feed(s, (const uint8_t *)buf->base, (size_t)nread);
+}
+
+void kb__session_accept(struct kb_server *srv, uv_stream_t *listener)
+{
+    struct kb_session *s = calloc(1, sizeof(*s));
+    if (!s) {
+        kb_log(KB_LOG_ERROR, NULL, NULL, "cannot accept: out of memory");
+        return;
+    }
+    int r = uv_tcp_init(srv->loop, &s->tcp);
+    if (r < 0) {
+        free(s);
+        kb_log(KB_LOG_ERROR, NULL, NULL, "cannot accept: %s", uv_strerror(r));
+        return;
+    }
+    s->tcp.data = s;
+    s->srv = srv;
+    s->id = ++srv->next_id;
+    s->next = srv->sessions;
+    if (srv->sessions)
+        srv->sessions->prev = s;
+    srv->sessions = s;
+    srv->n_sessions++;
+    s->start_ms = s->last_in_ms = uv_now(srv->loop);
+    s->next_msid = 1;
+    snprintf(s->close_reason, sizeof(s->close_reason), "closed");
+    kb_proto_init(&s->proto, (uint32_t)srv->conf->max_message_size);
+
+    r = uv_accept(listener, (uv_stream_t *)&s->tcp);
+    if (r < 0) {
+        kb_log(KB_LOG_WARN, NULL, NULL, "accept failed: %s", uv_strerror(r));
+        s->closing = 1;
+        uv_close((uv_handle_t *)&s->tcp, on_close);
+        return;
+    }
+    struct sockaddr_storage sa;
+    int salen = sizeof(sa);
+    char host[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    if (uv_tcp_getpeername(&s->tcp, (struct sockaddr *)&sa, &salen) == 0) {
+        if (sa.ss_family == AF_INET6) {
+            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&sa;
+            uv_ip6_name(a, host, sizeof(host));
+            port = ntohs(a->sin6_port);
+        } else {
+            struct sockaddr_in *a = (struct sockaddr_in *)&sa;
+            uv_ip4_name(a, host, sizeof(host));
+            port = ntohs(a->sin_port);
+        }
+    }
+    snprintf(s->peer, sizeof(s->peer), sa.ss_family == AF_INET6 ? "[%s]:%d" : "%s:%d", host,
+             port);
+
+    if (srv->n_sessions > srv->conf->max_connections) {
+        kb_log(KB_LOG_WARN, NULL, s->peer, "connection refused (max_connections %llu reached)",
+               (unsigned long long)srv->conf->max_connections);
+        s->closing = 1;
+        uv_close((uv_handle_t *)&s->tcp, on_close);
+        return;
+    }
+    /* Nagle would hold a frame's last chunk until the peer's delayed ACK. */
+    uv_tcp_nodelay(&s->tcp, 1);
+    uv_tcp_keepalive(&s->tcp, 1, 30);
+
+    s->hs = malloc(sizeof(*s->hs));
+    if (!s->hs) {
+        kb__session_close(s, "out of memory");
+        return;
+    }
+    kb_handshake_init(s->hs, KB_HS_SERVER, (uint32_t)uv_now(srv->loop),
+                      ((uint64_t)rand() << 32) ^ (uint64_t)rand() ^ s->id);
+    kb_log(KB_LOG_DEBUG, NULL, s->peer, "connection accepted");
+    r = uv_read_start((uv_stream_t *)&s->tcp, on_alloc, on_read);
+    if (r < 0)
+        kb__session_close(s, uv_strerror(r));
+}
+
+void kb__session_sweep(struct kb_session *s, uint64_t now)
+{
+    const struct kb_config *c = s->srv->conf;
+    if (s->closing)
+        return;
+    if (s->state < KB_SS_PUBLISHING &&
+        now - s->start_ms > c->handshake_timeout) {
+        kb__session_close(s, "no publish or play in time (handshake_timeout)");
+        return;
+    }
+    if (s->state == KB_SS_PUBLISHING && now - s->last_in_ms > c->publish_timeout) {
+        kb__session_close(s, "publisher sent nothing (publish_timeout)");
+        return;
+    }
+    /* A reply that never drains (peer stopped reading) must not keep a
+     * refused session open. */
+    if (s->close_after_flush && now - s->last_in_ms > 5000)
+        kb__session_close(s, s->close_reason);
+}
