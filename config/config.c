@@ -88,8 +88,8 @@ static const struct key keys[] = {
      "Largest GOP (keyframe to keyframe) kept per stream for instant start. A longer GOP "
      "is not cached; players then wait for the next keyframe."},
     {"recordings", SEC_SERVER, T_STRING, 0, SRV(recordings), "./recordings", 1, 4096,
-     "Directory recordings are written under (created when missing). Relative paths are "
-     "taken from the directory kebun starts in."},
+     "Directory for recordings. Reserved for the recorder, which is not built yet: nothing "
+     "is written there today."},
     {"key", SEC_STREAM, T_KEY, 0, STR(key), NULL, KB_CONF_KEY_MIN, KB_CONF_KEY_MAX,
      "Secret stream key the publisher pushes with: `rtmp://HOST/APP/KEY` (or `NAME?key=KEY`). "
      "8 to 256 characters, no spaces and none of `/ ? # & % \"`. Never logged."},

@@ -28,10 +28,31 @@ static void usage(FILE *f)
             "                        accept RTMP here instead of the config's listen\n"
             "                        addresses; repeat for several ([::]:1935 for IPv6)\n"
             "      --check-config    validate the configuration file and exit\n"
+            "      --config-reference\n"
+            "                        print every configuration key as Markdown and exit\n"
             "  -V, --version         print the version and exit\n"
             "  -h, --help            print this help and exit\n"
             "\n"
             "Every configuration key is described in docs/CONFIG.md.\n");
+}
+
+/* The key reference in docs/CONFIG.md is this output, so the docs follow
+ * the key table in config/config.c (a test compares them). */
+static void config_reference(void)
+{
+    const char *section = "";
+    for (size_t i = 0;; i++) {
+        const struct kb_conf_doc *d = kb_config_doc(i);
+        if (!d->name)
+            break;
+        if (strcmp(section, d->section) != 0) {
+            section = d->section;
+            printf("\n### [%s%s]\n\n", section, strcmp(section, "stream") == 0 ? " NAME" : "");
+            printf("| key | type | default | meaning |\n|---|---|---|---|\n");
+        }
+        printf("| `%s` | %s | %s%s%s | %s |\n", d->name, d->type, d->def ? "`" : "",
+               d->def ? d->def : "required", d->def ? "`" : "", d->doc);
+    }
 }
 
 static void version(void)
@@ -47,11 +68,12 @@ int main(int argc, char **argv)
     int check_only = 0;
     struct kb_listen_conf listen[KB_CONF_MAX_LISTEN];
     int n_listen = 0;
-    enum { OPT_CHECK = 1000 };
+    enum { OPT_CHECK = 1000, OPT_REFERENCE };
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"listen", required_argument, NULL, 'l'},
         {"check-config", no_argument, NULL, OPT_CHECK},
+        {"config-reference", no_argument, NULL, OPT_REFERENCE},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -77,6 +99,9 @@ int main(int argc, char **argv)
         case OPT_CHECK:
             check_only = 1;
             break;
+        case OPT_REFERENCE:
+            config_reference();
+            return 0;
         case 'V':
             version();
             return 0;

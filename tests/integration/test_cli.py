@@ -17,6 +17,14 @@ def main():
     t.check(r.returncode == 0 and "ok" in r.stdout, "the example config is valid",
             (r.returncode, r.stdout + r.stderr), 0)
 
+    # docs/CONFIG.md carries the key reference printed from the key table.
+    r = t.run([kb, "--config-reference"])
+    with open(os.path.join(t.SRCDIR, "docs", "CONFIG.md")) as f:
+        doc = f.read()
+    t.check(r.returncode == 0 and r.stdout.strip() and r.stdout in doc,
+            "docs/CONFIG.md contains the current --config-reference output",
+            "run: kebun --config-reference and paste it into docs/CONFIG.md", "identical")
+
     r = t.run([kb, "--version"])
     t.check(r.returncode == 0 and r.stdout.startswith("kebun "), "--version prints the version",
             r.stdout, "kebun X.Y.Z")
