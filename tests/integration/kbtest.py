@@ -104,7 +104,7 @@ def rss_kib(pid):
 class Kebun:
     """One kebun process with its own config and log file."""
 
-    def __init__(self, streams=None, server_extra="", stream_extra=None):
+    def __init__(self, streams=None, server_extra="", stream_extra=None, asan_options=""):
         if not KEBUN or not os.access(KEBUN, os.X_OK):
             raise SystemExit("KEBUN must point to the kebun binary (got %r)" % KEBUN)
         self.dir = tempfile.mkdtemp(prefix="kebun-test-")
@@ -121,7 +121,8 @@ class Kebun:
         self.logpath = os.path.join(self.dir, "kebun.log")
         self.logf = open(self.logpath, "w")
         env = dict(os.environ)
-        env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
+        env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0" +
+                       (":" + asan_options if asan_options else ""))
         env.setdefault("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1")
         self.proc = spawn([KEBUN, "-c", self.conf], stderr=self.logf, env=env)
         deadline = time.monotonic() + 10
