@@ -22,14 +22,14 @@ enum type {
     T_SIZE,
     T_DURATION,
     T_BOOL,
-    T_LOGLEVEL,
+    T_ENUM,
     T_LISTEN,
     T_KEY,
 };
 
 static const char *const type_names[] = {
     [T_STRING] = "string",     [T_UINT] = "integer",  [T_SIZE] = "size",
-    [T_DURATION] = "duration", [T_BOOL] = "on/off",   [T_LOGLEVEL] = "level",
+    [T_DURATION] = "duration", [T_BOOL] = "on/off",   [T_ENUM] = "word",
     [T_LISTEN] = "address",    [T_KEY] = "secret",
 };
 
@@ -42,7 +42,11 @@ struct key {
     const char *def;  ///< default, parsed like file text; NULL = required
     uint64_t min, max;
     const char *doc;
+    const char *const *names; ///< T_ENUM: the accepted words, NULL-terminated
 };
+
+static const char *const level_names[] = {"error", "warn", "info", "debug", NULL};
+static const char *const format_names[] = {"fmp4", "mpegts", NULL};
 
 #define SRV(f) offsetof(struct kb_config, f)
 #define STR(f) offsetof(struct kb_stream_conf, f)
@@ -57,8 +61,8 @@ static const struct key keys[] = {
     {"app", SEC_SERVER, T_STRING, 0, SRV(app), "live", 1, 128,
      "RTMP application name: publishers push to `rtmp://HOST/APP` with their stream key, "
      "players play `rtmp://HOST/APP/NAME`. Connects to any other application are refused."},
-    {"log_level", SEC_SERVER, T_LOGLEVEL, 0, SRV(log_level), "info", 0, 0,
-     "Least severe messages logged: `error`, `warn`, `info` or `debug`."},
+    {"log_level", SEC_SERVER, T_ENUM, 0, SRV(log_level), "info", 0, 0,
+     "Least severe messages logged: `error`, `warn`, `info` or `debug`.", level_names},
     {"chunk_size", SEC_SERVER, T_UINT, 0, SRV(chunk_size), "4096", 128, 65536,
      "Chunk size kebun sends with (announced to every peer with Set Chunk Size). Larger "
      "means fewer chunk headers per video frame."},
@@ -88,18 +92,46 @@ static const struct key keys[] = {
      "Largest GOP (keyframe to keyframe) kept per stream for instant start. A longer GOP "
      "is not cached; players then wait for the next keyframe."},
     {"recordings", SEC_SERVER, T_STRING, 0, SRV(recordings), "./recordings", 1, 4096,
-     "Directory for recordings. Reserved for the recorder, which is not built yet: nothing "
-     "is written there today."},
+     "Directory recordings are written under, one folder per stream (created when "
+     "missing). Relative paths are taken from the directory kebun starts in."},
+    {"grace", SEC_SERVER, T_DURATION, 0, SRV(grace), "30s", 0, 3600000,
+     "How long a broadcast outlives its publisher: a phone that reconnects within this "
+     "time continues the same recording (and, with push outputs, the same platform "
+     "broadcasts). Players are told at once that the publisher left."},
+    {"segment_duration", SEC_SERVER, T_DURATION, 0, SRV(segment_duration), "4s", 1000, 60000,
+     "Target length of a recording segment; segments are cut at the first keyframe after "
+     "it."},
+    {"record_format", SEC_SERVER, T_ENUM, 0, SRV(record_format), "fmp4", 0, 0,
+     "Recording segments: `fmp4` (CMAF: `init.mp4` and `.m4s` segments) or `mpegts` "
+     "(`.ts` segments); both with an HLS playlist `index.m3u8`.", format_names},
+    {"record_queue", SEC_SERVER, T_SIZE, 0, SRV(record_queue), "64M", 1 * MiB, 4 * GiB,
+     "Media bytes queued for the recorder thread per stream. When a slow disk lets it "
+     "fill, the recording skips to the next keyframe and counts the loss; the relay never "
+     "waits for the disk."},
+    {"thumbnail_interval", SEC_SERVER, T_DURATION, 0, SRV(thumbnail_interval), "5m", 0,
+     24 * 3600000ull,
+     "Besides `thumb.jpg` from the first keyframe, write a thumbnail this often "
+     "(`thumbs/`); `0` writes only the first."},
+    {"export_mp4", SEC_SERVER, T_BOOL, 0, SRV(export_mp4), "on", 0, 0,
+     "When a recording finishes, remux it into one progressive MP4 with `faststart` "
+     "(`recording.mp4`) for download and sharing."},
     {"key", SEC_STREAM, T_KEY, 0, STR(key), NULL, KB_CONF_KEY_MIN, KB_CONF_KEY_MAX,
      "Secret stream key the publisher pushes with: `rtmp://HOST/APP/KEY` (or `NAME?key=KEY`). "
      "8 to 256 characters, no spaces and none of `/ ? # & % \"`. Never logged."},
     {"gop_cache", SEC_STREAM, T_BOOL, 0, STR(gop_cache), "on", 0, 0,
      "Keep the latest GOP so a new player starts at once from the last keyframe. `off` "
      "gives the lowest latency: players wait for the next keyframe."},
+    {"record", SEC_STREAM, T_BOOL, 0, STR(record), "off", 0, 0,
+     "Record every broadcast of this stream under `recordings/NAME/`."},
+    {"retention_age", SEC_STREAM, T_DURATION, 0, STR(retention_age), "0", 0,
+     3650ull * 24 * 3600000,
+     "Delete this stream's finished recordings older than this (e.g. `30d`); `0` keeps "
+     "them."},
+    {"retention_size", SEC_STREAM, T_SIZE, 0, STR(retention_size), "0", 0, UINT64_MAX,
+     "Keep this stream's recordings under this total size (e.g. `20G`) by deleting the "
+     "oldest finished ones; `0` means no limit. The live recording is never deleted."},
 };
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
-
-static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
 struct parser {
     const char *path;
@@ -177,7 +209,8 @@ static int parse_with_unit(const char *v, const struct unit *units, int unit_req
     while (*end == ' ')
         end++;
     if (*end == '\0') {
-        if (unit_required)
+        /* Zero is zero in any unit. */
+        if (unit_required && n != 0)
             return -2;
         *out = n;
         return 0;
@@ -199,7 +232,8 @@ static const struct unit size_units[] = {
     {NULL, 0},
 };
 static const struct unit duration_units[] = {
-    {"ms", 1}, {"s", 1000}, {"m", 60000}, {"min", 60000}, {"h", 3600000}, {NULL, 0},
+    {"ms", 1},         {"s", 1000},           {"m", 60000}, {"min", 60000},
+    {"h", 3600000},    {"d", 86400000},       {NULL, 0},
 };
 
 int kb_config_parse_listen(const char *v, struct kb_listen_conf *l)
@@ -324,7 +358,7 @@ static int set_value(struct parser *ps, const struct key *k, const char *v, int 
                                                     : NULL,
                             k->type == T_DURATION, &n);
         if (r == -2) {
-            errf(ps, line, "%s %s: '%s' needs a unit (ms, s, m or h)", sec, k->name, v);
+            errf(ps, line, "%s %s: '%s' needs a unit (ms, s, m, h or d)", sec, k->name, v);
             return -1;
         }
         if (r < 0) {
@@ -353,15 +387,20 @@ static int set_value(struct parser *ps, const struct key *k, const char *v, int 
             return -1;
         }
         return 0;
-    case T_LOGLEVEL:
-        for (int i = 0; i < 4; i++) {
-            if (!strcasecmp(v, level_names[i])) {
+    case T_ENUM: {
+        size_t cap = 0;
+        char words[128] = "";
+        for (int i = 0; k->names[i]; i++) {
+            if (!strcasecmp(v, k->names[i])) {
                 *(int *)field(ps, k) = i;
                 return 0;
             }
+            cap += (size_t)snprintf(words + cap, cap < sizeof(words) ? sizeof(words) - cap : 0,
+                                    "%s%s", i ? ", " : "", k->names[i]);
         }
-        errf(ps, line, "%s %s: '%s' is not one of error, warn, info, debug", sec, k->name, v);
+        errf(ps, line, "%s %s: '%s' is not one of %s", sec, k->name, v, words);
         return -1;
+    }
     case T_LISTEN:
         if (ps->c->n_listen >= KB_CONF_MAX_LISTEN) {
             errf(ps, line, "%s %s: at most %d addresses", sec, k->name, KB_CONF_MAX_LISTEN);

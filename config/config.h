@@ -33,10 +33,19 @@ struct kb_listen_conf {
     uint16_t port;
 };
 
+/* Recording container formats. */
+enum {
+    KB_CONF_REC_FMP4,   ///< CMAF: init.mp4 + .m4s segments + HLS playlist
+    KB_CONF_REC_MPEGTS, ///< .ts segments + HLS playlist
+};
+
 struct kb_stream_conf {
     char *name;     ///< public name: what viewers play
     char *key;      ///< secret key: what the publisher publishes with
     int gop_cache;  ///< keep the last GOP so new players start at once
+    int record;     ///< record every broadcast
+    uint64_t retention_age;  ///< ms; delete recordings older than this (0 = keep)
+    uint64_t retention_size; ///< bytes; keep the stream's recordings under this (0 = no limit)
     int line;       ///< line of its [stream] header, for messages
     struct kb_stream_conf *next;
 };
@@ -56,6 +65,12 @@ struct kb_config {
     uint64_t player_queue;      ///< bytes queued per player before it skips to a keyframe
     uint64_t gop_cache_max;     ///< bytes a GOP cache may hold
     char *recordings;           ///< directory for recordings
+    uint64_t grace;             ///< ms a broadcast survives its publisher's absence
+    uint64_t segment_duration;  ///< ms: target recording segment length
+    int record_format;          ///< KB_CONF_REC_*
+    uint64_t record_queue;      ///< bytes queued for the recorder thread per stream
+    uint64_t thumbnail_interval; ///< ms between extra thumbnails (0 = first only)
+    int export_mp4;             ///< make a faststart MP4 of each finished recording
     struct kb_stream_conf *streams; ///< in file order
     int n_streams;
 };
