@@ -1,5 +1,7 @@
 #include "config.h"
 
+#include "push.h"
+
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
@@ -25,12 +27,13 @@ enum type {
     T_ENUM,
     T_LISTEN,
     T_KEY,
+    T_PUSH,
 };
 
 static const char *const type_names[] = {
     [T_STRING] = "string",     [T_UINT] = "integer",  [T_SIZE] = "size",
     [T_DURATION] = "duration", [T_BOOL] = "on/off",   [T_ENUM] = "word",
-    [T_LISTEN] = "address",    [T_KEY] = "secret",
+    [T_LISTEN] = "address",    [T_KEY] = "secret",     [T_PUSH] = "URL",
 };
 
 struct key {
@@ -115,12 +118,31 @@ static const struct key keys[] = {
     {"export_mp4", SEC_SERVER, T_BOOL, 0, SRV(export_mp4), "on", 0, 0,
      "When a recording finishes, remux it into one progressive MP4 with `faststart` "
      "(`recording.mp4`) for download and sharing."},
+    {"push_retry_min", SEC_SERVER, T_DURATION, 0, SRV(push_retry_min), "1s", 100, 600000,
+     "A push destination that fails is retried after this long, then after twice as long "
+     "each time (with random jitter), up to `push_retry_max`."},
+    {"push_retry_max", SEC_SERVER, T_DURATION, 0, SRV(push_retry_max), "30s", 1000, 3600000,
+     "Longest wait between two attempts of a failing push destination. It keeps trying "
+     "for as long as the stream is live."},
+    {"push_queue", SEC_SERVER, T_SIZE, 0, SRV(push_queue), "8M", 64 * KiB, 1 * GiB,
+     "Bytes queued per push destination before it skips to the next keyframe (a slow or "
+     "stalled platform never holds more than this, nor slows anything else)."},
+    {"push_timeout", SEC_SERVER, T_DURATION, 0, SRV(push_timeout), "10s", 1000, 600000,
+     "Time a push destination has to connect, finish TLS and the RTMP handshake and "
+     "accept the publish; also how long it may stop taking bytes before it is "
+     "reconnected."},
     {"key", SEC_STREAM, T_KEY, 0, STR(key), NULL, KB_CONF_KEY_MIN, KB_CONF_KEY_MAX,
      "Secret stream key the publisher pushes with: `rtmp://HOST/APP/KEY` (or `NAME?key=KEY`). "
      "8 to 256 characters, no spaces and none of `/ ? # & % \"`. Never logged."},
     {"gop_cache", SEC_STREAM, T_BOOL, 0, STR(gop_cache), "on", 0, 0,
      "Keep the latest GOP so a new player starts at once from the last keyframe. `off` "
      "gives the lowest latency: players wait for the next keyframe."},
+    {"push", SEC_STREAM, T_PUSH, 1, 0, NULL, 0, 0,
+     "A destination this stream is pushed to while it is live: an `rtmp://` or `rtmps://` "
+     "URL whose last path segment (with its query string) is the platform's stream key, or "
+     "a preset `youtube:KEY`, `youtube-rtmps:KEY`, `facebook:KEY`, `twitch:KEY`. Options "
+     "may follow the URL: `name=LABEL`, `ca=FILE` (trust this CA for rtmps), `verify=off`. "
+     "Repeat the key for several destinations. Optional."},
     {"record", SEC_STREAM, T_BOOL, 0, STR(record), "off", 0, 0,
      "Record every broadcast of this stream under `recordings/NAME/`."},
     {"retention_age", SEC_STREAM, T_DURATION, 0, STR(retention_age), "0", 0,
@@ -413,6 +435,29 @@ static int set_value(struct parser *ps, const struct key *k, const char *v, int 
         }
         ps->c->n_listen++;
         return 0;
+    case T_PUSH: {
+        char why[200];
+        struct kb_push_conf *p;
+        int perr = kb_push_parse(v, &p, why, sizeof(why));
+        if (perr < 0) {
+            errf(ps, line, "%s %s: %s", sec, k->name, perr == -ENOMEM ? "out of memory" : why);
+            return -1;
+        }
+        p->line = line;
+        struct kb_push_conf **tail = &ps->stream->pushes;
+        while (*tail) {
+            if (kb_push_same(*tail, p)) {
+                errf(ps, line, "%s %s: the same destination twice (first on line %d)", sec,
+                     k->name, (*tail)->line);
+                kb_push_free(p);
+                return -1;
+            }
+            tail = &(*tail)->next;
+        }
+        *tail = p;
+        ps->stream->n_pushes++;
+        return 0;
+    }
     }
     return -1;
 }
@@ -445,6 +490,8 @@ static void apply_defaults(struct parser *ps, int sec)
         if (k->sec != sec || ps->seen_line[i])
             continue;
         if (!k->def) {
+            if (k->repeat)
+                continue; /* optional list */
             if (sec == SEC_STREAM)
                 errf(ps, ps->sec_line, "[stream %s]: missing required key '%s'",
                      ps->stream->name, k->name);
@@ -696,6 +743,11 @@ void kb_config_free(struct kb_config *c)
         struct kb_stream_conf *next = s->next;
         free(s->name);
         free(s->key);
+        while (s->pushes) {
+            struct kb_push_conf *p = s->pushes;
+            s->pushes = p->next;
+            kb_push_free(p);
+        }
         free(s);
         s = next;
     }

@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "push.h"
+
 #define KB_CONF_MAX_LISTEN 8
 #define KB_CONF_NAME_MAX 64  ///< longest stream name
 #define KB_CONF_KEY_MIN 8    ///< shortest stream key
@@ -46,6 +48,8 @@ struct kb_stream_conf {
     int record;     ///< record every broadcast
     uint64_t retention_age;  ///< ms; delete recordings older than this (0 = keep)
     uint64_t retention_size; ///< bytes; keep the stream's recordings under this (0 = no limit)
+    struct kb_push_conf *pushes; ///< destinations, in file order
+    int n_pushes;
     int line;       ///< line of its [stream] header, for messages
     struct kb_stream_conf *next;
 };
@@ -71,6 +75,10 @@ struct kb_config {
     uint64_t record_queue;      ///< bytes queued for the recorder thread per stream
     uint64_t thumbnail_interval; ///< ms between extra thumbnails (0 = first only)
     int export_mp4;             ///< make a faststart MP4 of each finished recording
+    uint64_t push_retry_min;    ///< ms: first retry delay of a failed push
+    uint64_t push_retry_max;    ///< ms: the delay doubles up to this
+    uint64_t push_queue;        ///< bytes queued per push destination before it skips
+    uint64_t push_timeout;      ///< ms to connect, handshake and publish, or of silence
     struct kb_stream_conf *streams; ///< in file order
     int n_streams;
 };
