@@ -620,8 +620,13 @@ static void check_streams(struct parser *ps)
     for (struct kb_stream_conf *s = ps->c->streams; s; s = s->next) {
         if (!s->key)
             continue;
+        /* Report a shared key once per later stream, against the first. */
+        int first = 1;
+        for (struct kb_stream_conf *u = ps->c->streams; u != s; u = u->next)
+            if (u->key && strcmp(u->key, s->key) == 0)
+                first = 0;
         for (struct kb_stream_conf *t = ps->c->streams; t; t = t->next) {
-            if (t != s && t->key && strcmp(s->key, t->key) == 0 && t->line > s->line)
+            if (first && t != s && t->key && strcmp(s->key, t->key) == 0 && t->line > s->line)
                 errf(ps, t->line, "[stream %s]: same key as [stream %s] (line %d)", t->name,
                      s->name, s->line);
             if (strcmp(s->key, t->name) == 0)
@@ -785,6 +790,8 @@ const struct kb_conf_doc *kb_config_doc(size_t i)
         .name = keys[i].name,
         .type = type_names[keys[i].type],
         .def = keys[i].def,
+        .required = !keys[i].def && !keys[i].repeat,
+        .repeat = keys[i].repeat,
         .doc = keys[i].doc,
     };
     return &docs[i];

@@ -103,7 +103,9 @@ struct kb_conf_doc {
     const char *section; ///< "server" or "stream"
     const char *name;
     const char *type;    ///< "string", "size", "duration", ...
-    const char *def;     ///< default as written in the file, or NULL if required
+    const char *def;     ///< default as written in the file, or NULL
+    int required;        ///< the key must be given (def is NULL)
+    int repeat;          ///< may be given several times (a list; none is fine)
     const char *doc;
 };
 const struct kb_conf_doc *kb_config_doc(size_t i);

@@ -50,8 +50,12 @@ static void config_reference(void)
             printf("\n### [%s%s]\n\n", section, strcmp(section, "stream") == 0 ? " NAME" : "");
             printf("| key | type | default | meaning |\n|---|---|---|---|\n");
         }
-        printf("| `%s` | %s | %s%s%s | %s |\n", d->name, d->type, d->def ? "`" : "",
-               d->def ? d->def : "required", d->def ? "`" : "", d->doc);
+        if (d->def)
+            printf("| `%s` | %s | `%s`%s | %s |\n", d->name, d->type, d->def,
+                   d->repeat ? ", repeatable" : "", d->doc);
+        else
+            printf("| `%s` | %s | %s | %s |\n", d->name, d->type,
+                   d->required ? "required" : "none, repeatable", d->doc);
     }
 }
 

@@ -264,6 +264,15 @@ static void advance(struct kb_amf_w *w, char *start, char *stop)
     w->out->len += (size_t)(stop - start);
 }
 
+/* Property names carry a 16-bit length. */
+static int name_fits(struct kb_amf_w *w, const char *name)
+{
+    if (strlen(name) <= UINT16_MAX)
+        return 1;
+    w->err = -EINVAL;
+    return 0;
+}
+
 static AVal aval(const char *s, size_t n)
 {
     /* librtmp's AVal is not const-correct; it only reads through it here. */
@@ -344,6 +353,8 @@ void kb_amf_w_name(struct kb_amf_w *w, const char *name)
 
 void kb_amf_w_prop_number(struct kb_amf_w *w, const char *name, double v)
 {
+    if (!name_fits(w, name))
+        return;
     AVal k = aval(name, strlen(name));
     char *end, *o = room(w, (size_t)k.av_len + 11, &end);
     if (o)
@@ -352,6 +363,8 @@ void kb_amf_w_prop_number(struct kb_amf_w *w, const char *name, double v)
 
 void kb_amf_w_prop_bool(struct kb_amf_w *w, const char *name, int v)
 {
+    if (!name_fits(w, name))
+        return;
     AVal k = aval(name, strlen(name));
     char *end, *o = room(w, (size_t)k.av_len + 4, &end);
     if (o)
@@ -360,6 +373,8 @@ void kb_amf_w_prop_bool(struct kb_amf_w *w, const char *name, int v)
 
 void kb_amf_w_prop_string(struct kb_amf_w *w, const char *name, const char *v)
 {
+    if (!name_fits(w, name))
+        return;
     AVal k = aval(name, strlen(name)), s = aval(v, strlen(v));
     char *end, *o = room(w, (size_t)k.av_len + (size_t)s.av_len + 8, &end);
     if (o)

@@ -129,10 +129,9 @@ void kb_chunk_reader_abort(struct kb_chunk_reader *r, uint32_t csid)
         if (s->csid != csid || !s->msg)
             continue;
         kb_msg_unref(s->msg);
+        /* An abort inside a chunk: the rest of that chunk's payload is
+         * still on the wire and is skipped (RS_PAYLOAD with no message). */
         s->msg = NULL;
-        /* An abort inside a chunk drops the rest of that chunk too. */
-        if (r->cur == s && r->state == RS_PAYLOAD)
-            r->chunk_left = 0;
     }
 }
 
@@ -277,8 +276,11 @@ int kb_chunk_read(struct kb_chunk_reader *r, const uint8_t *p, size_t n, size_t 
                 else
                     pos += take;
             }
-            if (r->chunk_left)
+            if (r->chunk_left) {
+                if (from_stash)
+                    continue; /* the rest of the chunk comes from the input */
                 goto need_more;
+            }
             r->state = RS_BASIC;
             r->hdr_have = 0;
             r->hdr_need = 1;

@@ -88,7 +88,9 @@ void kb_chunk_reader_abort(struct kb_chunk_reader *r, uint32_t csid);
  * *used tells how many bytes were consumed. Returns 1 with *out set (the
  * caller owns the reference), 0 when all input was consumed without
  * completing a message, or KB_ECHUNK, KB_ETOOBIG, KB_ETOOMANY, -ENOMEM.
- * After an error the reader is unusable (the connection must end). */
+ * Call it again (with what is left, even nothing) until it returns 0: bytes
+ * it peeked for an absent extended timestamp may already hold the next
+ * message. After an error the reader is unusable (the connection must end). */
 int kb_chunk_read(struct kb_chunk_reader *r, const uint8_t *p, size_t n, size_t *used,
                   struct kb_msg **out);
 

@@ -32,6 +32,15 @@ enum {
     VPT_MULTITRACK = 6,
 };
 
+/* Multitrack types (E-RTMP v2). */
+enum {
+    MT_ONE_TRACK = 0,
+    MT_MANY_TRACKS = 1,
+    MT_MANY_CODECS = 2,
+};
+
+#define APT_MULTITRACK 5 ///< audio packet type of a multitrack audio tag
+
 static void classify_video(struct kb_msg *m)
 {
     const uint8_t *p = m->data;
@@ -42,15 +51,24 @@ static void classify_video(struct kb_msg *m)
     if (p[0] & 0x80) {
         frame_type = (p[0] >> 4) & 7;
         uint8_t pkt = p[0] & 0x0f;
-        if (m->len < 5)
+        const uint8_t *cc = p + 1;
+        if (pkt == VPT_MULTITRACK) {
+            /* v2 multitrack: the real packet type shares the next byte with
+             * the multitrack type; the FourCC follows (after the first
+             * track id when every track has its own codec). */
+            if (m->len < 2)
+                return;
+            cc = (p[1] >> 4) == MT_MANY_CODECS ? p + 3 : p + 2;
+            pkt = p[1] & 0x0f;
+        }
+        if (m->len < (uint32_t)(cc - p) + 4)
             return;
-        m->codec = fourcc_codec(p + 1);
+        m->codec = fourcc_codec(cc);
         if (pkt == VPT_SEQUENCE_START || pkt == VPT_MPEG2TS_SEQUENCE_START)
             m->flags |= KB_MSGF_SEQHDR;
         else if (pkt == VPT_SEQUENCE_END)
             m->flags |= KB_MSGF_EOS;
-        else if ((pkt == VPT_CODED_FRAMES || pkt == VPT_CODED_FRAMES_X ||
-                  pkt == VPT_MULTITRACK) && frame_type == 1)
+        else if ((pkt == VPT_CODED_FRAMES || pkt == VPT_CODED_FRAMES_X) && frame_type == 1)
             m->flags |= KB_MSGF_KEY;
         return;
     }
@@ -79,10 +97,17 @@ static void classify_audio(struct kb_msg *m)
         return;
     uint8_t fmt = p[0] >> 4;
     if (fmt == KB_FLV_AUDIO_EX) {
-        if (m->len < 5)
-            return;
-        m->codec = fourcc_codec(p + 1);
         uint8_t pkt = p[0] & 0x0f;
+        const uint8_t *cc = p + 1;
+        if (pkt == APT_MULTITRACK) {
+            if (m->len < 2)
+                return;
+            cc = (p[1] >> 4) == MT_MANY_CODECS ? p + 3 : p + 2;
+            pkt = p[1] & 0x0f;
+        }
+        if (m->len < (uint32_t)(cc - p) + 4)
+            return;
+        m->codec = fourcc_codec(cc);
         /* SequenceStart and MultichannelConfig both configure the decoder. */
         if (pkt == 0 || pkt == 4)
             m->flags |= KB_MSGF_SEQHDR;

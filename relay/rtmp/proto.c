@@ -138,6 +138,8 @@ int kb_proto_read(struct kb_proto *p, const uint8_t *buf, size_t n, size_t *used
         if (p->ack_window && p->in_bytes - p->in_acked >= p->ack_window) {
             int err = send_u32(p, KB_MSG_ACK, (uint32_t)p->in_bytes);
             if (err < 0) {
+                if (ret == 1)
+                    kb_msg_unref(m);
                 ret = err;
                 break;
             }

@@ -47,7 +47,8 @@ void kb_proto_init(struct kb_proto *p, uint32_t max_message);
 void kb_proto_free(struct kb_proto *p);
 
 /* Consume bytes until an application message is ready (returns 1 and sets
- * *out; the caller owns it) or the input is consumed (returns 0). Protocol
+ * *out; the caller owns it) or the input is consumed (returns 0). As with
+ * kb_chunk_read, call it until it returns 0, even with no bytes left. Protocol
  * control messages are handled inside and may append to `out`. Negative on
  * a protocol fault: the connection must end. */
 int kb_proto_read(struct kb_proto *p, const uint8_t *buf, size_t n, size_t *used,
