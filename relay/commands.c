@@ -513,8 +513,9 @@ static void player_on_msg(struct kb_sink *k, struct kb_msg *m)
         kb__session_close(s, "out of memory queueing media");
 }
 
-static void player_on_publish(struct kb_sink *k)
+static void player_on_publish(struct kb_sink *k, int resumed)
 {
+    (void)resumed;
     struct kb_session *s = sink_session(k);
     s->waiting_key = WAIT_START;
     char desc[160];

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "output.h"
 #include "session.h"
 
 static void on_connection(uv_stream_t *listener, int status)
@@ -51,6 +52,7 @@ static void on_sweep(uv_timer_t *t)
         next = s->next;
         kb__session_sweep(s, now);
     }
+    kb_outputs_sweep(srv, now);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -92,7 +94,7 @@ int kb_server_start(struct kb_server *srv, uv_loop_t *loop, struct kb_config *co
     memset(srv, 0, sizeof(*srv));
     srv->loop = loop;
     srv->conf = conf;
-    int r = kb_hub_init(&srv->hub, conf);
+    int r = kb_hub_init(&srv->hub, loop, conf);
     if (r < 0)
         return r;
 
@@ -126,6 +128,11 @@ int kb_server_start(struct kb_server *srv, uv_loop_t *loop, struct kb_config *co
                strchr(l->host, ':') ? "[" : "", l->host, strchr(l->host, ':') ? "]" : "",
                l->port);
     }
+    r = kb_outputs_start(srv);
+    if (r < 0) {
+        kb_server_stop(srv);
+        return r;
+    }
     return 0;
 }
 
@@ -134,12 +141,18 @@ void kb_server_stop(struct kb_server *srv)
     if (srv->stopping)
         return;
     srv->stopping = 1;
+    srv->hub.closing = 1;
+    /* Platforms get FCUnpublish/deleteStream, sent now if the socket takes
+     * them, before every connection closes. */
+    kb_outputs_stop(srv);
+    flush_dirty(srv);
     for (int i = 0; i < srv->n_listeners; i++)
         uv_close((uv_handle_t *)&srv->listeners[i], NULL);
     for (struct kb_session *s = srv->sessions, *next; s; s = next) {
         next = s->next;
         kb__session_close(s, "server shutting down");
     }
+    kb_hub_close(&srv->hub);
     uv_close((uv_handle_t *)&srv->flush_check, NULL);
     uv_close((uv_handle_t *)&srv->flush_prepare, NULL);
     uv_close((uv_handle_t *)&srv->sweep, NULL);

@@ -15,6 +15,7 @@
 #include "relay/stream.h"
 
 struct kb_session;
+struct kb_output;
 
 struct kb_server {
     uv_loop_t *loop;
@@ -29,6 +30,7 @@ struct kb_server {
     struct kb_session *sessions;    ///< every open session
     uint64_t n_sessions;
     struct kb_session *dirty;       ///< sessions with bytes to flush
+    struct kb_output *outputs;      ///< every push destination
     uint64_t next_id;
     int stopping;
 };

@@ -4,8 +4,10 @@
 #include <string.h>
 
 #include "log.h"
+#include "output.h"
 #include "relay/rtmp/error.h"
 #include "server.h"
+#include "tls.h"
 
 #define MAX_IOV 64           ///< buffers per write call
 #define Q_FIRST 32           ///< first queue allocation (entries)
@@ -16,11 +18,17 @@
  * to the end inside the read callback, so nothing needs a buffer of its own
  * between callbacks (and idle players cost no read memory). */
 static uint8_t read_buf[64 * 1024];
+/* Decrypted TLS bytes, likewise consumed before the callback returns. */
+static uint8_t plain_buf[64 * 1024];
 
 static void on_close(uv_handle_t *h)
 {
     struct kb_session *s = h->data;
     struct kb_server *srv = s->srv;
+    if (s->output)
+        kb__output_closed(s->output, s, s->close_reason);
+    kb_tls_free(s->tls);
+    kb_buf_free(&s->tls_out);
     while (s->q_len) {
         kb_msg_unref(s->q[s->q_head]);
         s->q_head = (s->q_head + 1) % s->q_cap;
@@ -162,6 +170,8 @@ int kb__session_enqueue(struct kb_session *s, struct kb_msg *m)
 /* Drop `n` written bytes from the front of the queue. */
 static void q_consume(struct kb_session *s, size_t n)
 {
+    if (n)
+        s->last_progress_ms = uv_now(s->srv->loop);
     s->bytes_out += n;
     s->q_bytes -= n;
     while (n && s->q_len) {
@@ -198,8 +208,15 @@ static uint32_t fill_iov(struct kb_session *s, uv_buf_t *iov)
 
 static void maybe_finish(struct kb_session *s)
 {
-    if (s->close_after_flush && s->q_len == 0 && !s->writing)
+    if (s->close_after_flush && s->q_len == 0 && !s->writing && s->tls_out.len == s->tls_off)
         kb__session_close(s, s->close_reason[0] ? s->close_reason : "closed after reply");
+}
+
+static void write_failed(struct kb_session *s, int r)
+{
+    char why[96];
+    snprintf(why, sizeof(why), "write failed: %s", uv_strerror(r));
+    kb__session_close(s, why);
 }
 
 static void on_write(uv_write_t *req, int status)
@@ -207,11 +224,8 @@ static void on_write(uv_write_t *req, int status)
     struct kb_session *s = req->data;
     s->writing = 0;
     if (status < 0) {
-        if (status != UV_ECANCELED) {
-            char why[96];
-            snprintf(why, sizeof(why), "write failed: %s", uv_strerror(status));
-            kb__session_close(s, why);
-        }
+        if (status != UV_ECANCELED)
+            write_failed(s, status);
         return;
     }
     /* The write covered w_count entries from the head, the first of them
@@ -229,6 +243,86 @@ static void on_write(uv_write_t *req, int status)
     maybe_finish(s);
 }
 
+static void tls_flush(struct kb_session *s);
+
+static void on_tls_write(uv_write_t *req, int status)
+{
+    struct kb_session *s = req->data;
+    s->writing = 0;
+    if (status < 0) {
+        if (status != UV_ECANCELED)
+            write_failed(s, status);
+        return;
+    }
+    s->bytes_out += s->tls_out.len - s->tls_off;
+    s->last_progress_ms = uv_now(s->srv->loop);
+    s->tls_out.len = s->tls_off = 0;
+    mark_dirty(s);
+    maybe_finish(s);
+}
+
+/* TLS sessions encrypt what is queued once the previous ciphertext left,
+ * so a stalled peer holds at most one flush of ciphertext plus the
+ * (bounded) queue. */
+static void tls_flush(struct kb_session *s)
+{
+    if (s->tls_off == s->tls_out.len) {
+        s->tls_out.len = s->tls_off = 0;
+        if (s->tls_ready) {
+            while (s->q_len) {
+                size_t len;
+                const uint8_t *p = msg_bytes(s->q[s->q_head], &len);
+                int err = kb_tls_write(s->tls, p + s->q_off, len - s->q_off);
+                if (err < 0) {
+                    kb__session_close(s, kb_tls_error(s->tls));
+                    return;
+                }
+                s->q_bytes -= len - s->q_off;
+                s->q_off = 0;
+                kb_msg_unref(s->q[s->q_head]);
+                s->q_head = (s->q_head + 1) % s->q_cap;
+                s->q_len--;
+            }
+        }
+        if (kb_tls_take(s->tls, &s->tls_out) < 0) {
+            kb__session_close(s, "out of memory");
+            return;
+        }
+    }
+    if (s->tls_off == s->tls_out.len) {
+        maybe_finish(s);
+        return;
+    }
+    uv_buf_t b = uv_buf_init((char *)s->tls_out.data + s->tls_off,
+                             (unsigned)(s->tls_out.len - s->tls_off));
+    int r = uv_try_write((uv_stream_t *)&s->tcp, &b, 1);
+    if (r == UV_EAGAIN || r == UV_ENOSYS)
+        r = 0;
+    if (r < 0) {
+        write_failed(s, r);
+        return;
+    }
+    s->tls_off += (size_t)r;
+    s->bytes_out += (size_t)r;
+    if (r)
+        s->last_progress_ms = uv_now(s->srv->loop);
+    if (s->tls_off == s->tls_out.len) {
+        s->tls_out.len = s->tls_off = 0;
+        if (s->q_len)
+            mark_dirty(s);
+        maybe_finish(s);
+        return;
+    }
+    b = uv_buf_init((char *)s->tls_out.data + s->tls_off, (unsigned)(s->tls_out.len - s->tls_off));
+    s->wreq.data = s;
+    r = uv_write(&s->wreq, (uv_stream_t *)&s->tcp, &b, 1, on_tls_write);
+    if (r < 0) {
+        write_failed(s, r);
+        return;
+    }
+    s->writing = 1;
+}
+
 void kb__session_flush(struct kb_session *s)
 {
     s->dirty = 0;
@@ -238,6 +332,10 @@ void kb__session_flush(struct kb_session *s)
         kb__session_close(s, "out of memory");
         return;
     }
+    if (s->tls) {
+        tls_flush(s);
+        return;
+    }
     uv_buf_t iov[MAX_IOV];
     while (s->q_len) {
         uint32_t n = fill_iov(s, iov);
@@ -245,9 +343,7 @@ void kb__session_flush(struct kb_session *s)
         if (r == UV_EAGAIN || r == UV_ENOSYS)
             r = 0;
         if (r < 0) {
-            char why[96];
-            snprintf(why, sizeof(why), "write failed: %s", uv_strerror(r));
-            kb__session_close(s, why);
+            write_failed(s, r);
             return;
         }
         size_t want = 0;
@@ -264,9 +360,7 @@ void kb__session_flush(struct kb_session *s)
         s->wreq.data = s;
         r = uv_write(&s->wreq, (uv_stream_t *)&s->tcp, iov, n, on_write);
         if (r < 0) {
-            char why[96];
-            snprintf(why, sizeof(why), "write failed: %s", uv_strerror(r));
-            kb__session_close(s, why);
+            write_failed(s, r);
             return;
         }
         s->writing = 1;
@@ -308,8 +402,18 @@ static void feed(struct kb_session *s, const uint8_t *p, size_t n)
         free(s->hs);
         s->hs = NULL;
         s->state = KB_SS_RTMP;
+        if (s->client) {
+            kb__session_sync(s); /* C2 first */
+            if (!s->output) {
+                kb__session_close(s, "push output gone");
+                return;
+            }
+            kb__output_handshake_done(s->output);
+            if (s->closing)
+                return;
+        }
     }
-    while (pos < n && !s->closing) {
+    while (!s->closing) {
         size_t used = 0;
         struct kb_msg *m = NULL;
         int r = kb_proto_read(&s->proto, p + pos, n - pos, &used, &m);
@@ -323,7 +427,12 @@ static void feed(struct kb_session *s, const uint8_t *p, size_t n)
         }
         if (r == 0)
             break;
-        r = kb__session_on_message(s, m);
+        if (s->output)
+            r = kb__output_on_message(s->output, m);
+        else if (s->client)
+            kb_msg_unref(m), r = 0; /* a push connection saying goodbye */
+        else
+            r = kb__session_on_message(s, m);
         if (r < 0 && !s->closing) {
             fail(s, "bad message", r);
             return;
@@ -331,6 +440,46 @@ static void feed(struct kb_session *s, const uint8_t *p, size_t n)
     }
     if (!s->closing)
         kb__session_sync(s);
+}
+
+/* Ciphertext arrived: finish the TLS handshake or decrypt into feed(). */
+static void feed_tls(struct kb_session *s, const uint8_t *p, size_t n)
+{
+    if (kb_tls_feed(s->tls, p, n) < 0) {
+        kb__session_close(s, "out of memory");
+        return;
+    }
+    if (!s->tls_ready) {
+        int r = kb_tls_handshake(s->tls);
+        if (r < 0) {
+            kb__session_close(s, kb_tls_error(s->tls));
+            return;
+        }
+        mark_dirty(s); /* handshake records to send */
+        if (r == 0)
+            return;
+        s->tls_ready = 1;
+        if (!s->output) {
+            kb__session_close(s, "push output gone");
+            return;
+        }
+        kb__output_ready(s->output);
+        if (s->closing)
+            return;
+    }
+    for (;;) {
+        int r = kb_tls_read(s->tls, plain_buf, sizeof(plain_buf));
+        if (r == 0)
+            break;
+        if (r < 0) {
+            kb__session_close(s, kb_tls_error(s->tls));
+            return;
+        }
+        feed(s, plain_buf, (size_t)r);
+        if (s->closing)
+            return;
+    }
+    mark_dirty(s); /* TLS may have answered something (key updates) */
 }
 
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
@@ -344,21 +493,24 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         return;
     s->bytes_in += (uint64_t)nread;
     s->last_in_ms = uv_now(s->srv->loop);
-    feed(s, (const uint8_t *)buf->base, (size_t)nread);
+    if (s->tls)
+        feed_tls(s, (const uint8_t *)buf->base, (size_t)nread);
+    else
+        feed(s, (const uint8_t *)buf->base, (size_t)nread);
 }
 
-void kb__session_accept(struct kb_server *srv, uv_stream_t *listener)
+static struct kb_session *session_new(struct kb_server *srv)
 {
     struct kb_session *s = calloc(1, sizeof(*s));
     if (!s) {
-        kb_log(KB_LOG_ERROR, NULL, NULL, "cannot accept: out of memory");
-        return;
+        kb_log(KB_LOG_ERROR, NULL, NULL, "cannot open a connection: out of memory");
+        return NULL;
     }
     int r = uv_tcp_init(srv->loop, &s->tcp);
     if (r < 0) {
         free(s);
-        kb_log(KB_LOG_ERROR, NULL, NULL, "cannot accept: %s", uv_strerror(r));
-        return;
+        kb_log(KB_LOG_ERROR, NULL, NULL, "cannot open a connection: %s", uv_strerror(r));
+        return NULL;
     }
     s->tcp.data = s;
     s->srv = srv;
@@ -368,12 +520,36 @@ void kb__session_accept(struct kb_server *srv, uv_stream_t *listener)
         srv->sessions->prev = s;
     srv->sessions = s;
     srv->n_sessions++;
-    s->start_ms = s->last_in_ms = uv_now(srv->loop);
+    s->start_ms = s->last_in_ms = s->last_progress_ms = uv_now(srv->loop);
     s->next_msid = 1;
     snprintf(s->close_reason, sizeof(s->close_reason), "closed");
     kb_proto_init(&s->proto, (uint32_t)srv->conf->max_message_size);
+    return s;
+}
 
-    r = uv_accept(listener, (uv_stream_t *)&s->tcp);
+static void name_peer(struct kb_session *s, const struct sockaddr *sa)
+{
+    char host[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;
+        uv_ip6_name(a, host, sizeof(host));
+        port = ntohs(a->sin6_port);
+    } else if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
+        uv_ip4_name(a, host, sizeof(host));
+        port = ntohs(a->sin_port);
+    }
+    snprintf(s->peer, sizeof(s->peer), sa->sa_family == AF_INET6 ? "[%s]:%d" : "%s:%d", host,
+             port);
+}
+
+void kb__session_accept(struct kb_server *srv, uv_stream_t *listener)
+{
+    struct kb_session *s = session_new(srv);
+    if (!s)
+        return;
+    int r = uv_accept(listener, (uv_stream_t *)&s->tcp);
     if (r < 0) {
         kb_log(KB_LOG_WARN, NULL, NULL, "accept failed: %s", uv_strerror(r));
         s->closing = 1;
@@ -382,21 +558,9 @@ void kb__session_accept(struct kb_server *srv, uv_stream_t *listener)
     }
     struct sockaddr_storage sa;
     int salen = sizeof(sa);
-    char host[INET6_ADDRSTRLEN] = "?";
-    int port = 0;
-    if (uv_tcp_getpeername(&s->tcp, (struct sockaddr *)&sa, &salen) == 0) {
-        if (sa.ss_family == AF_INET6) {
-            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&sa;
-            uv_ip6_name(a, host, sizeof(host));
-            port = ntohs(a->sin6_port);
-        } else {
-            struct sockaddr_in *a = (struct sockaddr_in *)&sa;
-            uv_ip4_name(a, host, sizeof(host));
-            port = ntohs(a->sin_port);
-        }
-    }
-    snprintf(s->peer, sizeof(s->peer), sa.ss_family == AF_INET6 ? "[%s]:%d" : "%s:%d", host,
-             port);
+    memset(&sa, 0, sizeof(sa));
+    uv_tcp_getpeername(&s->tcp, (struct sockaddr *)&sa, &salen);
+    name_peer(s, (struct sockaddr *)&sa);
 
     if (srv->n_sessions > srv->conf->max_connections) {
         kb_log(KB_LOG_WARN, NULL, s->peer, "connection refused (max_connections %llu reached)",
@@ -422,11 +586,114 @@ void kb__session_accept(struct kb_server *srv, uv_stream_t *listener)
         kb__session_close(s, uv_strerror(r));
 }
 
+static void on_connect(uv_connect_t *req, int status)
+{
+    struct kb_session *s = req->data;
+    if (s->closing)
+        return;
+    if (status < 0) {
+        char why[96];
+        snprintf(why, sizeof(why), "connect failed: %s", uv_strerror(status));
+        kb__session_close(s, why);
+        return;
+    }
+    if (!s->output) {
+        kb__session_close(s, "push output gone");
+        return;
+    }
+    uv_tcp_nodelay(&s->tcp, 1);
+    uv_tcp_keepalive(&s->tcp, 1, 30);
+    int r = uv_read_start((uv_stream_t *)&s->tcp, on_alloc, on_read);
+    if (r < 0) {
+        kb__session_close(s, uv_strerror(r));
+        return;
+    }
+    kb__output_connected(s->output, 0);
+    if (s->closing)
+        return;
+    if (s->tls) {
+        /* ClientHello; the rest follows the server's answers. */
+        if (kb_tls_handshake(s->tls) < 0) {
+            kb__session_close(s, kb_tls_error(s->tls));
+            return;
+        }
+        mark_dirty(s);
+    } else {
+        kb__output_ready(s->output);
+    }
+}
+
+struct kb_session *kb__session_connect(struct kb_server *srv, struct kb_output *out,
+                                       const struct sockaddr *addr, struct kb_tls *tls,
+                                       int *err)
+{
+    struct kb_session *s = session_new(srv);
+    if (!s) {
+        kb_tls_free(tls);
+        *err = -ENOMEM;
+        return NULL;
+    }
+    s->output = out;
+    s->client = 1;
+    s->tls = tls;
+    name_peer(s, addr);
+    s->conn_req.data = s;
+    int r = uv_tcp_connect(&s->conn_req, &s->tcp, addr, on_connect);
+    if (r < 0) {
+        *err = r;
+        s->output = NULL; /* the caller handles this failure itself */
+        kb__session_close(s, uv_strerror(r));
+        return NULL;
+    }
+    return s;
+}
+
+int kb__session_send_media(struct kb_session *s, const struct kb_msg *m, uint32_t ts,
+                           uint32_t msid)
+{
+    int err = sync_out(s);
+    if (err)
+        return err;
+    struct kb_chunk_hdr h = {
+        .csid = m->type == KB_MSG_VIDEO   ? KB_CSID_VIDEO
+                : m->type == KB_MSG_AUDIO ? KB_CSID_AUDIO
+                                          : KB_CSID_DATA,
+        .timestamp = ts,
+        .len = m->len,
+        .type = m->type,
+        .stream_id = msid,
+    };
+    size_t need = kb_chunk_encoded_size(&h, s->proto.out_chunk);
+    struct kb_msg *w = kb_msg_new(0, 0, 0, (uint32_t)need);
+    if (!w)
+        return -ENOMEM;
+    w->len = (uint32_t)kb_chunk_encode(&h, m->data, s->proto.out_chunk, w->data);
+    err = q_push(s, w);
+    if (err) {
+        kb_msg_unref(w);
+        return err;
+    }
+    s->q_bytes += w->len;
+    mark_dirty(s);
+    return 0;
+}
+
+uint64_t kb__session_queued(const struct kb_session *s)
+{
+    return s->q_bytes + (s->tls_out.len - s->tls_off);
+}
+
 void kb__session_sweep(struct kb_session *s, uint64_t now)
 {
     const struct kb_config *c = s->srv->conf;
-    if (s->closing)
+    if (s->closing || s->output)
+        return; /* push outputs keep their own time */
+    if (s->client) {
+        /* A push connection handed off to say goodbye. */
+        if (now - s->last_in_ms > c->push_timeout)
+            kb__session_close(s, "platform did not take the goodbye in time");
         return;
+    }
     if (s->state < KB_SS_PUBLISHING &&
         now - s->start_ms > c->handshake_timeout) {
         kb__session_close(s, "no publish or play in time (handshake_timeout)");

@@ -20,6 +20,8 @@
 #include "relay/stream.h"
 
 struct kb_server;
+struct kb_output;
+struct kb_tls;
 
 #define KB_PLAY_MSID 1 ///< message stream id of every play stream (shared wire bytes use it)
 
@@ -70,6 +72,16 @@ struct kb_session {
     int closing;
     char close_reason[96];
 
+    /* Client sessions (push outputs) only. */
+    int client;                 ///< we connected out (push); never takes commands
+    struct kb_output *output;   ///< the push output it serves, NULL once handed off
+    uv_connect_t conn_req;
+    struct kb_tls *tls;         ///< rtmps: TLS state, NULL for plain TCP
+    int tls_ready;              ///< TLS handshake done
+    struct kb_buf tls_out;      ///< ciphertext to send
+    size_t tls_off;             ///< bytes of tls_out already written
+    uint64_t last_progress_ms;  ///< loop time bytes last left (stall detection)
+
     struct kb_session *prev, *next; ///< server's list
     struct kb_session *dirty_next;  ///< server's flush list
     int dirty;
@@ -88,6 +100,19 @@ int kb__session_sync(struct kb_session *s);
 int kb__session_enqueue(struct kb_session *s, struct kb_msg *m);
 /* Timeout checks, once a second. */
 void kb__session_sweep(struct kb_session *s, uint64_t now);
+/* Open a client connection for a push output. `tls` NULL for rtmp://.
+ * Returns the session (it takes tls) or NULL with *err set; the output
+ * hears back through kb__output_* callbacks. */
+struct kb_session *kb__session_connect(struct kb_server *srv, struct kb_output *out,
+                                       const struct sockaddr *addr, struct kb_tls *tls,
+                                       int *err);
+/* Queue a private copy of m chunked with its own timestamp and stream id
+ * (push outputs rebase timestamps, so they cannot share the players'
+ * bytes). */
+int kb__session_send_media(struct kb_session *s, const struct kb_msg *m, uint32_t ts,
+                           uint32_t msid);
+/* Bytes queued and not yet written. */
+uint64_t kb__session_queued(const struct kb_session *s);
 
 /* commands.c: handle one application message from the peer. */
 int kb__session_on_message(struct kb_session *s, struct kb_msg *m);

@@ -8,9 +8,17 @@
 #include "relay/rtmp/amf.h"
 #include "relay/rtmp/flv.h"
 
-int kb_hub_init(struct kb_hub *hub, const struct kb_config *conf)
+static void end_broadcast(struct kb_stream *st);
+
+static void on_grace_end(uv_timer_t *t)
+{
+    end_broadcast(t->data);
+}
+
+int kb_hub_init(struct kb_hub *hub, uv_loop_t *loop, const struct kb_config *conf)
 {
     memset(hub, 0, sizeof(*hub));
+    hub->loop = loop;
     struct kb_stream **tail = &hub->streams;
     for (const struct kb_stream_conf *sc = conf->streams; sc; sc = sc->next) {
         struct kb_stream *st = calloc(1, sizeof(*st));
@@ -22,8 +30,12 @@ int kb_hub_init(struct kb_hub *hub, const struct kb_config *conf)
         st->key = strdup(sc->key);
         if (!st->name || !st->key)
             goto fail;
+        st->hub = hub;
         st->gop_cache = sc->gop_cache;
         st->gop_cache_max = conf->gop_cache_max;
+        st->grace_ms = conf->grace;
+        uv_timer_init(loop, &st->grace_timer);
+        st->grace_timer.data = st;
     }
     return 0;
 fail:
@@ -47,6 +59,16 @@ static void caches_clear(struct kb_stream *st)
     kb_msg_unref(st->video_hdr);
     kb_msg_unref(st->audio_hdr);
     st->metadata = st->video_hdr = st->audio_hdr = NULL;
+}
+
+void kb_hub_close(struct kb_hub *hub)
+{
+    hub->closing = 1;
+    for (struct kb_stream *st = hub->streams; st; st = st->next) {
+        if (st->bcast != KB_BC_IDLE)
+            end_broadcast(st);
+        uv_close((uv_handle_t *)&st->grace_timer, NULL);
+    }
 }
 
 void kb_hub_free(struct kb_hub *hub)
@@ -111,19 +133,42 @@ void kb_stream_detach(struct kb_sink *sink)
     st->n_sinks--;
 }
 
+static void notify(struct kb_stream *st, int event, int resumed)
+{
+    for (struct kb_sink *k = st->sinks, *next; k; k = next) {
+        next = k->next;
+        if (event == 0 && k->ops->on_publish)
+            k->ops->on_publish(k, resumed);
+        else if (event == 1 && k->ops->on_unpublish)
+            k->ops->on_unpublish(k);
+        else if (event == 2 && k->ops->on_end)
+            k->ops->on_end(k);
+    }
+}
+
 void kb_stream_publish(struct kb_stream *st, struct kb_session *s, uint64_t now_ms)
 {
+    /* A takeover (LIVE) or a return within the grace period (GRACE)
+     * continues the broadcast. */
+    int resumed = st->bcast != KB_BC_IDLE;
+    uv_timer_stop(&st->grace_timer);
+    if (!resumed)
+        st->bcast_start_ms = now_ms;
+    st->bcast = KB_BC_LIVE;
     st->publisher = s;
     caches_clear(st);
     st->has_video = 0;
     st->ts_started = 0;
     st->msgs_in = st->bytes_in = 0;
     st->publish_start_ms = now_ms;
-    for (struct kb_sink *k = st->sinks, *next; k; k = next) {
-        next = k->next;
-        if (k->ops->on_publish)
-            k->ops->on_publish(k);
-    }
+    notify(st, 0, resumed);
+}
+
+static void end_broadcast(struct kb_stream *st)
+{
+    uv_timer_stop(&st->grace_timer);
+    st->bcast = KB_BC_IDLE;
+    notify(st, 2, 0);
 }
 
 void kb_stream_unpublish(struct kb_stream *st)
@@ -131,11 +176,12 @@ void kb_stream_unpublish(struct kb_stream *st)
     st->publisher = NULL;
     caches_clear(st);
     st->ts_started = 0;
-    for (struct kb_sink *k = st->sinks, *next; k; k = next) {
-        next = k->next;
-        if (k->ops->on_unpublish)
-            k->ops->on_unpublish(k);
-    }
+    st->bcast = KB_BC_GRACE;
+    notify(st, 1, 0);
+    if (st->grace_ms == 0 || st->hub->closing)
+        end_broadcast(st);
+    else
+        uv_timer_start(&st->grace_timer, on_grace_end, st->grace_ms, 0);
 }
 
 /* Map a publisher timestamp onto the stream's timeline. The first message

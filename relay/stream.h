@@ -10,12 +10,20 @@
  *
  * Timestamps are rebased per publish session so that the timeline the sinks
  * see is monotonic across publisher reconnects and takeovers.
+ *
+ * A broadcast outlives its publisher by the grace period: a phone that
+ * drops and returns within it (or a new publisher with the key) continues
+ * the same broadcast, so push outputs stay connected and the recording
+ * stays one recording. Sinks see on_publish (resumed or new), on_unpublish
+ * when the publisher leaves, and on_end when the broadcast is over.
  */
 #ifndef KB_STREAM_H
 #define KB_STREAM_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include <uv.h>
 
 #include "relay/rtmp/msg.h"
 
@@ -28,10 +36,13 @@ struct kb_sink_ops {
     /* A shared message; take a reference to keep it. May not detach other
      * sinks (it may detach itself). */
     void (*on_msg)(struct kb_sink *sink, struct kb_msg *msg);
-    /* A publisher started (or took over). */
-    void (*on_publish)(struct kb_sink *sink);
-    /* The publisher left. */
+    /* A publisher started; resumed = it continues the current broadcast
+     * (returned within the grace period, or took over). */
+    void (*on_publish)(struct kb_sink *sink, int resumed);
+    /* The publisher left; the broadcast may resume within the grace period. */
     void (*on_unpublish)(struct kb_sink *sink);
+    /* The broadcast is over (grace expired, or shutdown). */
+    void (*on_end)(struct kb_sink *sink);
 };
 
 struct kb_sink {
@@ -42,12 +53,25 @@ struct kb_sink {
 
 #define KB_GOP_MAX_MSGS 4096 ///< messages in one cached GOP (with its audio)
 
+enum kb_broadcast {
+    KB_BC_IDLE,  ///< nobody publishing, no broadcast
+    KB_BC_LIVE,  ///< a publisher is sending
+    KB_BC_GRACE, ///< the publisher left; waiting for its return
+};
+
+struct kb_hub;
+
 struct kb_stream {
+    struct kb_hub *hub;
     char *name;                   ///< public name (config)
     char *key;                    ///< secret key (config); never logged
     int gop_cache;                ///< cache the GOP for instant start
     uint64_t gop_cache_max;       ///< bytes a cached GOP may hold
     struct kb_session *publisher; ///< current publisher or NULL
+    enum kb_broadcast bcast;
+    uint64_t grace_ms;            ///< how long GRACE lasts
+    uv_timer_t grace_timer;       ///< ends the broadcast after grace_ms
+    uint64_t bcast_start_ms;      ///< loop time the broadcast began
     struct kb_sink *sinks;        ///< attached sinks
     int n_sinks;
 
@@ -73,14 +97,19 @@ struct kb_stream {
 };
 
 struct kb_hub {
+    uv_loop_t *loop;
     struct kb_stream *streams;
+    int closing; ///< shutting down: broadcasts end without grace
 };
 
 struct kb_config;
 
 /* Build the hub from the config's [stream] sections. 0 or -ENOMEM. */
-int kb_hub_init(struct kb_hub *hub, const struct kb_config *conf);
-/* Detach everything and free the streams (sessions are closed before). */
+int kb_hub_init(struct kb_hub *hub, uv_loop_t *loop, const struct kb_config *conf);
+/* Shutdown: end every broadcast (sinks get on_end) and close the timers.
+ * Sessions are closed before. */
+void kb_hub_close(struct kb_hub *hub);
+/* Free the streams once the loop has run the close callbacks. */
 void kb_hub_free(struct kb_hub *hub);
 
 struct kb_stream *kb_hub_find_name(struct kb_hub *hub, const char *name);
@@ -89,7 +118,8 @@ struct kb_stream *kb_hub_find_key(struct kb_hub *hub, const char *key);
 /* Make `s` the publisher (a previous publisher must have been detached by
  * the caller first) and tell the sinks. */
 void kb_stream_publish(struct kb_stream *st, struct kb_session *s, uint64_t now_ms);
-/* The publisher left: tell the sinks and drop the caches. */
+/* The publisher left: tell the sinks, drop the caches, start the grace
+ * period (or end the broadcast at once when it is 0). */
 void kb_stream_unpublish(struct kb_stream *st);
 /* A message from the publisher (the stream takes ownership of the
  * reference). Returns 0 or -ENOMEM. */

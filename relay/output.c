@@ -1,0 +1,618 @@
+#include "output.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "log.h"
+#include "relay/rtmp/amf.h"
+#include "relay/rtmp/error.h"
+#include "relay/rtmp/handshake.h"
+#include "server.h"
+#include "session.h"
+#include "tls.h"
+
+#define OUT_CHUNK 4096 ///< chunk size we publish with (what ffmpeg and OBS use)
+
+/* Where the publish conversation stands. */
+enum {
+    PH_NONE,
+    PH_RESOLVE,
+    PH_TCP,
+    PH_TLS,
+    PH_HANDSHAKE,
+    PH_CONNECT, ///< connect sent
+    PH_CREATE,  ///< createStream sent
+    PH_PUBLISH, ///< publish sent
+    PH_LIVE,
+};
+
+static const char *const phase_names[] = {
+    "idle", "resolving", "connecting", "in TLS handshake", "in RTMP handshake",
+    "waiting for connect", "waiting for createStream", "waiting for publish", "live",
+};
+
+/* Waiting for a keyframe: at the start, or after skipping (counted). */
+enum { WAIT_NONE, WAIT_START, WAIT_SKIP };
+
+static int64_t wall_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+static struct kb_output *sink_output(struct kb_sink *k)
+{
+    return (struct kb_output *)((char *)k - offsetof(struct kb_output, sink));
+}
+
+const char *kb_output_state_name(enum kb_output_state s)
+{
+    static const char *const names[] = {"idle", "connecting", "live", "retrying", "failed"};
+    return s <= KB_OUT_FAILED ? names[s] : "?";
+}
+
+static void set_state(struct kb_output *o, enum kb_output_state st)
+{
+    if (o->state != st) {
+        o->state = st;
+        o->since = wall_ms();
+    }
+}
+
+static void olog(struct kb_output *o, enum kb_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void olog(struct kb_output *o, enum kb_log_level level, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    kb_log(level, o->stream->name, o->conf->masked, "push %s: %s", o->conf->name, msg);
+}
+
+static void maybe_free(struct kb_output *o)
+{
+    if (!o->removing || o->handles > 0 || o->s)
+        return;
+    struct kb_server *srv = o->srv;
+    for (struct kb_output **pp = &srv->outputs; *pp; pp = &(*pp)->next) {
+        if (*pp == o) {
+            *pp = o->next;
+            break;
+        }
+    }
+    if (o->addrs)
+        uv_freeaddrinfo(o->addrs);
+    free(o);
+}
+
+static void on_timer_close(uv_handle_t *h)
+{
+    struct kb_output *o = h->data;
+    o->handles--;
+    maybe_free(o);
+}
+
+static void attempt(struct kb_output *o);
+static void on_timer(uv_timer_t *t);
+
+static void schedule_retry(struct kb_output *o)
+{
+    const struct kb_config *c = o->srv->conf;
+    if (o->removing)
+        return;
+    if (o->stream->bcast == KB_BC_IDLE) {
+        set_state(o, KB_OUT_IDLE);
+        return;
+    }
+    o->attempt++;
+    o->delay_ms = o->delay_ms ? o->delay_ms * 2 : c->push_retry_min;
+    if (o->delay_ms > c->push_retry_max)
+        o->delay_ms = c->push_retry_max;
+    /* Jitter, so destinations that failed together do not retry in step. */
+    uint64_t d = o->delay_ms * (80 + (uint64_t)(rand() % 41)) / 100;
+    set_state(o, KB_OUT_RETRYING);
+    olog(o, KB_LOG_INFO, "retrying in %.1f s (attempt %u)", (double)d / 1000.0, o->attempt + 1);
+    uv_timer_start(&o->timer, on_timer, d, 0);
+}
+
+/* Record why this attempt failed and end it; kb__output_closed (or, with
+ * no connection, this function) schedules the next one. */
+static void fail(struct kb_output *o, const char *why)
+{
+    snprintf(o->last_error, sizeof(o->last_error), "%s", why);
+    o->last_error_at = wall_ms();
+    olog(o, KB_LOG_WARN, "%s", why);
+    uv_timer_stop(&o->timer);
+    if (o->s) {
+        o->phase = PH_NONE; /* so closing does not try another address */
+        kb__session_close(o->s, why);
+    } else {
+        schedule_retry(o);
+    }
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    struct kb_output *o = t->data;
+    if (o->state == KB_OUT_RETRYING) {
+        o->reconnects++;
+        attempt(o);
+        return;
+    }
+    if (o->state == KB_OUT_CONNECTING) {
+        char why[128];
+        snprintf(why, sizeof(why), "timed out %s after %.0f s", phase_names[o->phase],
+                 (double)o->srv->conf->push_timeout / 1000.0);
+        fail(o, why);
+        return;
+    }
+}
+
+static void try_next_address(struct kb_output *o)
+{
+    struct addrinfo *ai = o->addr_next;
+    if (!ai) {
+        fail(o, o->last_error[0] ? o->last_error : "no address to connect to");
+        return;
+    }
+    o->addr_next = ai->ai_next;
+    struct kb_tls *tls = NULL;
+    if (o->conf->tls) {
+        char err[160];
+        int r = kb_tls_client_new(&tls, o->conf->host, o->conf->ca_file, o->conf->verify, err,
+                                  sizeof(err));
+        if (r < 0) {
+            /* A CA file that does not load will not load on retry either. */
+            snprintf(o->last_error, sizeof(o->last_error), "%s", err);
+            o->last_error_at = wall_ms();
+            olog(o, KB_LOG_ERROR, "%s (fix the config and reload)", err);
+            uv_timer_stop(&o->timer);
+            set_state(o, KB_OUT_FAILED);
+            return;
+        }
+        if (!o->conf->verify)
+            olog(o, KB_LOG_WARN, "certificate verification is off (verify=off)");
+    }
+    o->phase = PH_TCP;
+    int err = 0;
+    o->s = kb__session_connect(o->srv, o, ai->ai_addr, tls, &err);
+    if (!o->s) {
+        snprintf(o->last_error, sizeof(o->last_error), "connect failed: %s", uv_strerror(err));
+        try_next_address(o);
+    }
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    struct kb_output *o = req->data;
+    o->resolving = 0;
+    o->handles--;
+    if (o->removing || status == UV_ECANCELED || o->state != KB_OUT_CONNECTING) {
+        if (res)
+            uv_freeaddrinfo(res);
+        maybe_free(o);
+        return;
+    }
+    if (status < 0) {
+        char why[160];
+        snprintf(why, sizeof(why), "cannot resolve %s: %s", o->conf->host, uv_strerror(status));
+        fail(o, why);
+        return;
+    }
+    if (o->addrs)
+        uv_freeaddrinfo(o->addrs);
+    o->addrs = o->addr_next = res;
+    o->last_error[0] = '\0';
+    try_next_address(o);
+}
+
+static void attempt(struct kb_output *o)
+{
+    const struct kb_config *c = o->srv->conf;
+    set_state(o, KB_OUT_CONNECTING);
+    o->phase = PH_RESOLVE;
+    uv_timer_start(&o->timer, on_timer, c->push_timeout, 0);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    char port[8];
+    snprintf(port, sizeof(port), "%u", o->conf->port);
+    o->gai.data = o;
+    /* Name resolution runs on libuv's thread pool, never on the loop. */
+    int r = uv_getaddrinfo(o->srv->loop, &o->gai, on_resolved, o->conf->host, port, &hints);
+    if (r < 0) {
+        char why[160];
+        snprintf(why, sizeof(why), "cannot resolve %s: %s", o->conf->host, uv_strerror(r));
+        fail(o, why);
+        return;
+    }
+    o->resolving = 1;
+    o->handles++;
+}
+
+void kb__output_connected(struct kb_output *o, int status)
+{
+    (void)status;
+    o->phase = o->conf->tls ? PH_TLS : PH_HANDSHAKE;
+}
+
+void kb__output_ready(struct kb_output *o)
+{
+    struct kb_session *s = o->s;
+    o->phase = PH_HANDSHAKE;
+    s->hs = malloc(sizeof(*s->hs));
+    if (!s->hs) {
+        fail(o, "out of memory");
+        return;
+    }
+    kb_handshake_init(s->hs, KB_HS_CLIENT, (uint32_t)uv_now(o->srv->loop),
+                      ((uint64_t)rand() << 32) ^ (uint64_t)rand());
+    s->state = KB_SS_HANDSHAKE;
+    if (kb_handshake_start(s->hs, &s->proto.out) < 0 || kb__session_sync(s) < 0)
+        fail(o, "out of memory");
+}
+
+static int send_cmd(struct kb_output *o, struct kb_cmd_builder *b, uint32_t msid)
+{
+    return kb_proto_cmd_end(&o->s->proto, b, msid);
+}
+
+void kb__output_handshake_done(struct kb_output *o)
+{
+    struct kb_session *s = o->s;
+    const struct kb_push_conf *p = o->conf;
+    int err = kb_proto_send_chunk_size(&s->proto, OUT_CHUNK);
+    struct kb_cmd_builder b;
+    kb_proto_cmd_begin(&b, "connect", o->txn = 1);
+    kb_amf_w_object_begin(&b.w);
+    kb_amf_w_prop_string(&b.w, "app", p->app);
+    kb_amf_w_prop_string(&b.w, "type", "nonprivate");
+    kb_amf_w_prop_string(&b.w, "flashVer", "FMLE/3.0 (compatible; kebun)");
+    kb_amf_w_prop_string(&b.w, "tcUrl", p->tcurl);
+    kb_amf_w_object_end(&b.w);
+    if (!err)
+        err = send_cmd(o, &b, 0);
+    else
+        kb_buf_free(&b.body);
+    if (err) {
+        fail(o, "out of memory");
+        return;
+    }
+    o->phase = PH_CONNECT;
+}
+
+static int send_name_cmd(struct kb_output *o, const char *name, double txn)
+{
+    struct kb_cmd_builder b;
+    kb_proto_cmd_begin(&b, name, txn);
+    kb_amf_w_null(&b.w);
+    kb_amf_w_string(&b.w, o->conf->playpath);
+    return send_cmd(o, &b, 0);
+}
+
+/* Catch up like a new player: metadata and sequence headers at time 0, then
+ * the cached GOP (or wait for the next keyframe). */
+static void send_msg(struct kb_output *o, struct kb_msg *m);
+
+static void go_live(struct kb_output *o)
+{
+    struct kb_stream *st = o->stream;
+    o->phase = PH_LIVE;
+    uv_timer_stop(&o->timer);
+    set_state(o, KB_OUT_LIVE);
+    o->attempt = 0;
+    o->delay_ms = 0;
+    o->have_base = 0;
+    o->waiting_key = WAIT_START;
+    olog(o, KB_LOG_INFO, "live");
+    if (st->metadata)
+        send_msg(o, st->metadata);
+    if (st->video_hdr)
+        send_msg(o, st->video_hdr);
+    if (st->audio_hdr)
+        send_msg(o, st->audio_hdr);
+    if (st->gop_valid)
+        for (uint32_t i = 0; i < st->gop_len && o->s; i++)
+            send_msg(o, st->gop[i]);
+}
+
+static void on_status(struct kb_output *o, const struct kb_cmd *c)
+{
+    const struct kb_amf_node *info = c->arg1;
+    char code[96] = "", desc[128] = "", level[16] = "";
+    kb_amf_str_copy(kb_amf_prop(&c->doc, info, "code"), code, sizeof(code));
+    kb_amf_str_copy(kb_amf_prop(&c->doc, info, "description"), desc, sizeof(desc));
+    kb_amf_str_copy(kb_amf_prop(&c->doc, info, "level"), level, sizeof(level));
+    if (strcmp(code, "NetStream.Publish.Start") == 0) {
+        if (o->phase == PH_PUBLISH)
+            go_live(o);
+        return;
+    }
+    if (strcmp(level, "error") == 0) {
+        char why[192];
+        /* The platform's description may echo the key; keep only the code. */
+        snprintf(why, sizeof(why), "platform refused the publish: %s", code[0] ? code : "error");
+        fail(o, why);
+    }
+}
+
+int kb__output_on_message(struct kb_output *o, struct kb_msg *m)
+{
+    int err = 0;
+    if (m->type != KB_MSG_COMMAND_AMF0 && m->type != KB_MSG_COMMAND_AMF3) {
+        kb_msg_unref(m);
+        return 0;
+    }
+    struct kb_cmd c;
+    err = kb_cmd_parse(&c, m);
+    if (err < 0) {
+        kb_msg_unref(m);
+        return err;
+    }
+    if (kb_amf_str_eq(c.name, "_result")) {
+        if (o->phase == PH_CONNECT && c.txn == 1) {
+            o->phase = PH_CREATE;
+            err = send_name_cmd(o, "releaseStream", 2);
+            if (!err)
+                err = send_name_cmd(o, "FCPublish", 3);
+            if (!err) {
+                struct kb_cmd_builder b;
+                kb_proto_cmd_begin(&b, "createStream", o->txn = 4);
+                kb_amf_w_null(&b.w);
+                err = send_cmd(o, &b, 0);
+            }
+        } else if (o->phase == PH_CREATE && c.txn == 4) {
+            if (!c.arg1 || c.arg1->type != KB_AMF_NUMBER) {
+                fail(o, "platform answered createStream without a stream id");
+            } else {
+                o->msid = (uint32_t)c.arg1->num;
+                o->phase = PH_PUBLISH;
+                struct kb_cmd_builder b;
+                kb_proto_cmd_begin(&b, "publish", 5);
+                kb_amf_w_null(&b.w);
+                kb_amf_w_string(&b.w, o->conf->playpath);
+                kb_amf_w_string(&b.w, "live");
+                err = send_cmd(o, &b, o->msid);
+            }
+        }
+    } else if (kb_amf_str_eq(c.name, "_error")) {
+        char code[96] = "";
+        kb_amf_str_copy(kb_amf_prop(&c.doc, c.arg1, "code"), code, sizeof(code));
+        char why[160];
+        snprintf(why, sizeof(why), "platform refused %s: %s",
+                 o->phase == PH_CONNECT ? "the connection" : "a command",
+                 code[0] ? code : "_error");
+        /* releaseStream and FCPublish errors are harmless (nginx-rtmp and
+         * some platforms do not know them). */
+        if (c.txn != 2 && c.txn != 3)
+            fail(o, why);
+    } else if (kb_amf_str_eq(c.name, "onStatus")) {
+        on_status(o, &c);
+    }
+    kb_msg_unref(m);
+    return err;
+}
+
+void kb__output_closed(struct kb_output *o, struct kb_session *s, const char *why)
+{
+    if (o->s != s)
+        return;
+    int phase = o->phase;
+    o->s = NULL;
+    o->phase = PH_NONE;
+    if (o->removing) {
+        maybe_free(o);
+        return;
+    }
+    if (o->state != KB_OUT_CONNECTING && o->state != KB_OUT_LIVE)
+        return; /* ended on purpose */
+    if (phase == PH_TCP && o->addr_next) {
+        snprintf(o->last_error, sizeof(o->last_error), "%s", why);
+        try_next_address(o);
+        return;
+    }
+    if (phase != PH_NONE) {
+        /* Closed under us (the platform hung up, a write failed, TLS). */
+        char msg[192];
+        if (phase == PH_PUBLISH)
+            snprintf(msg, sizeof(msg), "platform closed the connection after publish (stream "
+                                       "key refused?): %s", why);
+        else if (phase == PH_LIVE)
+            snprintf(msg, sizeof(msg), "connection lost while live: %s", why);
+        else
+            snprintf(msg, sizeof(msg), "%s while %s", why, phase_names[phase]);
+        snprintf(o->last_error, sizeof(o->last_error), "%s", msg);
+        o->last_error_at = wall_ms();
+        olog(o, KB_LOG_WARN, "%s", msg);
+    }
+    uv_timer_stop(&o->timer);
+    schedule_retry(o);
+}
+
+static void send_msg(struct kb_output *o, struct kb_msg *m)
+{
+    if (!o->s)
+        return;
+    int config = (m->flags & (KB_MSGF_SEQHDR | KB_MSGF_METADATA)) != 0;
+    uint32_t ts = 0;
+    if (!config) {
+        if (o->waiting_key) {
+            if (!(m->flags & KB_MSGF_KEY)) {
+                if (o->waiting_key == WAIT_SKIP)
+                    o->drops++;
+                return;
+            }
+            o->waiting_key = WAIT_NONE;
+        }
+        if (kb__session_queued(o->s) + m->len > o->srv->conf->push_queue) {
+            if (o->waiting_key != WAIT_SKIP)
+                olog(o, KB_LOG_WARN, "platform too slow, skipping to the next keyframe "
+                                     "(push_queue reached)");
+            o->drops++;
+            o->waiting_key = WAIT_SKIP;
+            return;
+        }
+        if (!o->have_base) {
+            o->have_base = 1;
+            o->ts_base = m->timestamp;
+        }
+    }
+    if (o->have_base && (int32_t)(m->timestamp - o->ts_base) > 0)
+        ts = m->timestamp - o->ts_base;
+    if (kb__session_send_media(o->s, m, ts, o->msid) < 0) {
+        fail(o, "out of memory");
+        return;
+    }
+    o->msgs_sent++;
+    o->bytes_sent += m->len;
+}
+
+static void sink_msg(struct kb_sink *k, struct kb_msg *m)
+{
+    struct kb_output *o = sink_output(k);
+    if (o->state == KB_OUT_LIVE)
+        send_msg(o, m);
+}
+
+static void start(struct kb_output *o)
+{
+    o->attempt = 0;
+    o->delay_ms = 0;
+    o->last_error[0] = '\0';
+    attempt(o);
+}
+
+static void sink_publish(struct kb_sink *k, int resumed)
+{
+    struct kb_output *o = sink_output(k);
+    if (o->state == KB_OUT_IDLE) {
+        start(o);
+    } else if (o->state == KB_OUT_LIVE) {
+        /* The publisher came back: its first keyframe comes after its
+         * sequence headers; the timeline (and our timestamps) continue. */
+        o->waiting_key = WAIT_START;
+    }
+    (void)resumed;
+}
+
+/* End the platform's broadcast: FCUnpublish and deleteStream when live.
+ * The connection is handed off to close by itself once they are written
+ * (or when the session sweep gives up on a peer that stopped reading), so
+ * the output is free to start a new broadcast at once. */
+static void finish(struct kb_output *o)
+{
+    uv_timer_stop(&o->timer);
+    if (o->resolving)
+        uv_cancel((uv_req_t *)&o->gai);
+    struct kb_session *s = o->s;
+    int live = o->state == KB_OUT_LIVE;
+    set_state(o, KB_OUT_IDLE);
+    o->phase = PH_NONE;
+    if (!s)
+        return;
+    int err = 0;
+    if (live) {
+        err = send_name_cmd(o, "FCUnpublish", 6);
+        if (!err) {
+            struct kb_cmd_builder b;
+            kb_proto_cmd_begin(&b, "deleteStream", 7);
+            kb_amf_w_null(&b.w);
+            kb_amf_w_number(&b.w, o->msid);
+            err = send_cmd(o, &b, 0);
+        }
+        if (!err)
+            err = kb__session_sync(s);
+        olog(o, KB_LOG_INFO, "broadcast ended: unpublished after %llu messages",
+             (unsigned long long)o->msgs_sent);
+    }
+    s->output = NULL;
+    o->s = NULL;
+    if (live && !err) {
+        snprintf(s->close_reason, sizeof(s->close_reason), "broadcast ended");
+        s->close_after_flush = 1;
+        s->last_in_ms = uv_now(o->srv->loop);
+    } else {
+        kb__session_close(s, "broadcast ended");
+    }
+}
+
+static void sink_end(struct kb_sink *k)
+{
+    finish(sink_output(k));
+}
+
+static const struct kb_sink_ops output_sink_ops = {
+    .on_msg = sink_msg,
+    .on_publish = sink_publish,
+    .on_end = sink_end,
+};
+
+struct kb_output *kb_output_new(struct kb_server *srv, struct kb_stream *st,
+                                const struct kb_push_conf *conf)
+{
+    struct kb_output *o = calloc(1, sizeof(*o));
+    if (!o)
+        return NULL;
+    o->srv = srv;
+    o->stream = st;
+    o->conf = conf;
+    o->since = wall_ms();
+    o->sink.ops = &output_sink_ops;
+    uv_timer_init(srv->loop, &o->timer);
+    o->timer.data = o;
+    o->handles = 1;
+    o->next = srv->outputs;
+    srv->outputs = o;
+    kb_stream_attach(st, &o->sink);
+    if (st->bcast != KB_BC_IDLE)
+        start(o);
+    return o;
+}
+
+void kb_output_remove(struct kb_output *o)
+{
+    if (o->removing)
+        return;
+    finish(o);
+    o->removing = 1;
+    kb_stream_detach(&o->sink);
+    uv_close((uv_handle_t *)&o->timer, on_timer_close);
+}
+
+int kb_outputs_start(struct kb_server *srv)
+{
+    for (struct kb_stream *st = srv->hub.streams; st; st = st->next) {
+        const struct kb_stream_conf *sc = kb_config_stream_by_name(srv->conf, st->name);
+        for (const struct kb_push_conf *p = sc ? sc->pushes : NULL; p; p = p->next)
+            if (!kb_output_new(srv, st, p))
+                return -ENOMEM;
+    }
+    return 0;
+}
+
+void kb_outputs_sweep(struct kb_server *srv, uint64_t now)
+{
+    for (struct kb_output *o = srv->outputs, *next; o; o = next) {
+        next = o->next;
+        if (o->rate_at && now > o->rate_at)
+            o->bitrate = (o->bytes_sent - o->rate_bytes) * 8000 / (now - o->rate_at);
+        o->rate_at = now;
+        o->rate_bytes = o->bytes_sent;
+        struct kb_session *s = o->s;
+        if (!s || s->closing)
+            continue;
+        if (kb__session_queued(s) > 0 && now - s->last_progress_ms > srv->conf->push_timeout)
+            fail(o, "platform stopped taking data");
+    }
+}
+
+void kb_outputs_stop(struct kb_server *srv)
+{
+    for (struct kb_output *o = srv->outputs, *next; o; o = next) {
+        next = o->next;
+        kb_output_remove(o);
+    }
+}

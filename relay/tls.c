@@ -1,0 +1,162 @@
+#include "tls.h"
+
+#include <errno.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct kb_tls {
+    SSL_CTX *ctx;
+    SSL *ssl;
+    BIO *in;   ///< ciphertext from the peer, read by OpenSSL
+    BIO *out;  ///< ciphertext from OpenSSL, to send
+    char error[192];
+};
+
+static void set_error(struct kb_tls *t, const char *what)
+{
+    unsigned long e = ERR_get_error();
+    long vr = t->ssl ? SSL_get_verify_result(t->ssl) : X509_V_OK;
+    if (vr != X509_V_OK)
+        snprintf(t->error, sizeof(t->error), "%s: certificate verify failed: %s", what,
+                 X509_verify_cert_error_string(vr));
+    else if (e)
+        snprintf(t->error, sizeof(t->error), "%s: %s", what, ERR_reason_error_string(e));
+    else
+        snprintf(t->error, sizeof(t->error), "%s", what);
+    ERR_clear_error();
+}
+
+int kb_tls_client_new(struct kb_tls **out, const char *host, const char *ca_file, int verify,
+                      char *err, size_t errlen)
+{
+    *out = NULL;
+    struct kb_tls *t = calloc(1, sizeof(*t));
+    if (!t)
+        return -ENOMEM;
+    t->ctx = SSL_CTX_new(TLS_client_method());
+    if (!t->ctx)
+        goto fail;
+    SSL_CTX_set_min_proto_version(t->ctx, TLS1_2_VERSION);
+    if (verify) {
+        int ok = ca_file ? SSL_CTX_load_verify_locations(t->ctx, ca_file, NULL)
+                         : SSL_CTX_set_default_verify_paths(t->ctx);
+        if (ok != 1) {
+            snprintf(err, errlen, "cannot load %s", ca_file ? ca_file : "the system CA store");
+            ERR_clear_error();
+            kb_tls_free(t);
+            return -EINVAL;
+        }
+        SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER, NULL);
+    } else {
+        SSL_CTX_set_verify(t->ctx, SSL_VERIFY_NONE, NULL);
+    }
+    t->ssl = SSL_new(t->ctx);
+    t->in = BIO_new(BIO_s_mem());
+    t->out = BIO_new(BIO_s_mem());
+    if (!t->ssl || !t->in || !t->out) {
+        BIO_free(t->in);
+        BIO_free(t->out);
+        t->in = t->out = NULL;
+        goto fail;
+    }
+    SSL_set_bio(t->ssl, t->in, t->out); /* the SSL now owns both BIOs */
+    SSL_set_connect_state(t->ssl);
+    /* SNI: ingest servers behind shared front ends route by it. */
+    if (SSL_set_tlsext_host_name(t->ssl, host) != 1)
+        goto fail;
+    if (verify && SSL_set1_host(t->ssl, host) != 1)
+        goto fail;
+    *out = t;
+    return 0;
+fail:
+    snprintf(err, errlen, "TLS setup failed: %s", ERR_reason_error_string(ERR_get_error()));
+    ERR_clear_error();
+    kb_tls_free(t);
+    return -ENOMEM;
+}
+
+void kb_tls_free(struct kb_tls *t)
+{
+    if (!t)
+        return;
+    SSL_free(t->ssl);
+    SSL_CTX_free(t->ctx);
+    free(t);
+}
+
+int kb_tls_handshake(struct kb_tls *t)
+{
+    int r = SSL_do_handshake(t->ssl);
+    if (r == 1)
+        return 1;
+    int e = SSL_get_error(t->ssl, r);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+        return 0;
+    set_error(t, "TLS handshake failed");
+    return -EPROTO;
+}
+
+int kb_tls_feed(struct kb_tls *t, const uint8_t *p, size_t n)
+{
+    while (n) {
+        int w = BIO_write(t->in, p, n > INT32_MAX ? INT32_MAX : (int)n);
+        if (w <= 0)
+            return -ENOMEM;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+int kb_tls_read(struct kb_tls *t, uint8_t *buf, size_t cap)
+{
+    int r = SSL_read(t->ssl, buf, cap > INT32_MAX ? INT32_MAX : (int)cap);
+    if (r > 0)
+        return r;
+    int e = SSL_get_error(t->ssl, r);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+        return 0;
+    if (e == SSL_ERROR_ZERO_RETURN) {
+        snprintf(t->error, sizeof(t->error), "TLS connection closed by peer");
+        return -ECONNRESET;
+    }
+    set_error(t, "TLS read failed");
+    return -EPROTO;
+}
+
+int kb_tls_write(struct kb_tls *t, const uint8_t *p, size_t n)
+{
+    while (n) {
+        int w = SSL_write(t->ssl, p, n > INT32_MAX ? INT32_MAX : (int)n);
+        if (w <= 0) {
+            set_error(t, "TLS write failed");
+            return -EPROTO;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+int kb_tls_take(struct kb_tls *t, struct kb_buf *out)
+{
+    size_t pending = BIO_ctrl_pending(t->out);
+    if (!pending)
+        return 0;
+    int err = kb_buf_reserve(out, pending);
+    if (err)
+        return err;
+    int r = BIO_read(t->out, out->data + out->len, (int)pending);
+    if (r > 0)
+        out->len += (size_t)r;
+    return 0;
+}
+
+const char *kb_tls_error(const struct kb_tls *t)
+{
+    return t->error[0] ? t->error : "TLS error";
+}
