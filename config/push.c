@@ -222,6 +222,33 @@ out:
     return 0;
 }
 
+static int dup_field(char **dst, const char *src)
+{
+    if (!src)
+        return 0;
+    *dst = strdup(src);
+    return *dst ? 0 : -ENOMEM;
+}
+
+struct kb_push_conf *kb_push_dup(const struct kb_push_conf *p)
+{
+    struct kb_push_conf *d = calloc(1, sizeof(*d));
+    if (!d)
+        return NULL;
+    d->tls = p->tls;
+    d->port = p->port;
+    d->verify = p->verify;
+    d->line = p->line;
+    if (dup_field(&d->url, p->url) || dup_field(&d->masked, p->masked) ||
+        dup_field(&d->name, p->name) || dup_field(&d->host, p->host) ||
+        dup_field(&d->app, p->app) || dup_field(&d->playpath, p->playpath) ||
+        dup_field(&d->tcurl, p->tcurl) || dup_field(&d->ca_file, p->ca_file)) {
+        kb_push_free(d);
+        return NULL;
+    }
+    return d;
+}
+
 static int str_eq(const char *a, const char *b)
 {
     return (!a && !b) || (a && b && strcmp(a, b) == 0);

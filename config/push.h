@@ -38,6 +38,8 @@ struct kb_push_conf {
  * that never contains the key. */
 int kb_push_parse(const char *text, struct kb_push_conf **out, char *err, size_t errlen);
 void kb_push_free(struct kb_push_conf *p);
+/* A deep copy (next is NULL), or NULL. */
+struct kb_push_conf *kb_push_dup(const struct kb_push_conf *p);
 /* 1 when both describe the same destination (URL and options). */
 int kb_push_same(const struct kb_push_conf *a, const struct kb_push_conf *b);
 

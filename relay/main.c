@@ -151,6 +151,7 @@ int main(int argc, char **argv)
     kb_log(KB_LOG_INFO, NULL, NULL, "kebun %s starting with %s (%d stream%s)", KB_VERSION, path,
            conf->n_streams, conf->n_streams == 1 ? "" : "s");
     r = kb_server_start(&srv, &loop, conf);
+    srv.listen_overridden = n_listen > 0;
     uv_run(&loop, UV_RUN_DEFAULT);
     kb_server_free(&srv);
     int lr = uv_loop_close(&loop);

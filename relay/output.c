@@ -14,6 +14,10 @@
 #include "tls.h"
 
 #define OUT_CHUNK 4096 ///< chunk size we publish with (what ffmpeg and OBS use)
+/* A connection must stay live this long before its failure resets the
+ * backoff: a platform that accepts and then hangs up at once (a refused
+ * key, often) must not be hammered at the shortest delay. */
+#define STABLE_MS 10000
 
 /* Where the publish conversation stands. */
 enum {
@@ -71,7 +75,7 @@ static void olog(struct kb_output *o, enum kb_log_level level, const char *fmt, 
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    kb_log(level, o->stream->name, o->conf->masked, "push %s: %s", o->conf->name, msg);
+    kb_log(level, o->stream_name, o->conf->masked, "push %s: %s", o->conf->name, msg);
 }
 
 static void maybe_free(struct kb_output *o)
@@ -87,6 +91,7 @@ static void maybe_free(struct kb_output *o)
     }
     if (o->addrs)
         uv_freeaddrinfo(o->addrs);
+    kb_push_free(o->conf);
     free(o);
 }
 
@@ -303,8 +308,7 @@ static void go_live(struct kb_output *o)
     o->phase = PH_LIVE;
     uv_timer_stop(&o->timer);
     set_state(o, KB_OUT_LIVE);
-    o->attempt = 0;
-    o->delay_ms = 0;
+    o->live_at = uv_now(o->srv->loop);
     o->have_base = 0;
     o->waiting_key = WAIT_START;
     olog(o, KB_LOG_INFO, "live");
@@ -417,9 +421,11 @@ void kb__output_closed(struct kb_output *o, struct kb_session *s, const char *wh
     if (phase != PH_NONE) {
         /* Closed under us (the platform hung up, a write failed, TLS). */
         char msg[192];
-        if (phase == PH_PUBLISH)
-            snprintf(msg, sizeof(msg), "platform closed the connection after publish (stream "
-                                       "key refused?): %s", why);
+        uint64_t live_ms = uv_now(o->srv->loop) - o->live_at;
+        if (phase == PH_PUBLISH || (phase == PH_LIVE && live_ms < 2000))
+            snprintf(msg, sizeof(msg), "platform closed the connection %s publish (stream key "
+                                       "refused?): %s",
+                     phase == PH_PUBLISH ? "after our" : "right after accepting the", why);
         else if (phase == PH_LIVE)
             snprintf(msg, sizeof(msg), "connection lost while live: %s", why);
         else
@@ -427,6 +433,10 @@ void kb__output_closed(struct kb_output *o, struct kb_session *s, const char *wh
         snprintf(o->last_error, sizeof(o->last_error), "%s", msg);
         o->last_error_at = wall_ms();
         olog(o, KB_LOG_WARN, "%s", msg);
+    }
+    if (phase == PH_LIVE && uv_now(o->srv->loop) - o->live_at >= STABLE_MS) {
+        o->attempt = 0;
+        o->delay_ms = 0;
     }
     uv_timer_stop(&o->timer);
     schedule_retry(o);
@@ -556,9 +566,14 @@ struct kb_output *kb_output_new(struct kb_server *srv, struct kb_stream *st,
     struct kb_output *o = calloc(1, sizeof(*o));
     if (!o)
         return NULL;
+    o->conf = kb_push_dup(conf);
+    if (!o->conf) {
+        free(o);
+        return NULL;
+    }
     o->srv = srv;
     o->stream = st;
-    o->conf = conf;
+    snprintf(o->stream_name, sizeof(o->stream_name), "%s", st->name);
     o->since = wall_ms();
     o->sink.ops = &output_sink_ops;
     uv_timer_init(srv->loop, &o->timer);

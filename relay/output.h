@@ -32,8 +32,9 @@ enum kb_output_state {
 struct kb_output {
     struct kb_sink sink;           ///< attached to its stream for its whole life
     struct kb_server *srv;
-    struct kb_stream *stream;
-    const struct kb_push_conf *conf; ///< in the server's current config
+    struct kb_stream *stream;      ///< not to be touched once removing
+    char stream_name[72];          ///< for logs, which may outlive the stream
+    struct kb_push_conf *conf;     ///< own copy (configs come and go on reload)
     enum kb_output_state state;
     int64_t since;                 ///< UTC ms the state began
     struct kb_session *s;          ///< the connection, or NULL
@@ -55,6 +56,7 @@ struct kb_output {
     int have_base;
     uint32_t ts_base;              ///< stream time of this connection's timestamp 0
     uint32_t attempt;              ///< consecutive failures
+    uint64_t live_at;              ///< loop time the connection went live
     uint64_t delay_ms;             ///< current backoff
 
     /* Status for the API and logs. */

@@ -58,6 +58,15 @@ static void on_sweep(uv_timer_t *t)
 static void on_signal(uv_signal_t *h, int signum)
 {
     struct kb_server *srv = h->data;
+    if (signum == SIGHUP) {
+        kb_log(KB_LOG_INFO, NULL, NULL, "SIGHUP received, reloading %s", srv->conf->path);
+        kb_server_reload(srv);
+        return;
+    }
+    if (signum == SIGUSR1) {
+        kb_server_log_status(srv);
+        return;
+    }
     kb_log(KB_LOG_INFO, NULL, NULL, "%s received, shutting down",
            signum == SIGINT ? "SIGINT" : "SIGTERM");
     kb_server_stop(srv);
@@ -113,6 +122,12 @@ int kb_server_start(struct kb_server *srv, uv_loop_t *loop, struct kb_config *co
     uv_signal_init(loop, &srv->sig_term);
     srv->sig_term.data = srv;
     uv_signal_start(&srv->sig_term, on_signal, SIGTERM);
+    uv_signal_init(loop, &srv->sig_hup);
+    srv->sig_hup.data = srv;
+    uv_signal_start(&srv->sig_hup, on_signal, SIGHUP);
+    uv_signal_init(loop, &srv->sig_usr1);
+    srv->sig_usr1.data = srv;
+    uv_signal_start(&srv->sig_usr1, on_signal, SIGUSR1);
 
     for (int i = 0; i < conf->n_listen; i++) {
         const struct kb_listen_conf *l = &conf->listen[i];
@@ -158,6 +173,35 @@ void kb_server_stop(struct kb_server *srv)
     uv_close((uv_handle_t *)&srv->sweep, NULL);
     uv_close((uv_handle_t *)&srv->sig_int, NULL);
     uv_close((uv_handle_t *)&srv->sig_term, NULL);
+    uv_close((uv_handle_t *)&srv->sig_hup, NULL);
+    uv_close((uv_handle_t *)&srv->sig_usr1, NULL);
+}
+
+static const char *const bcast_names[] = {"idle", "live", "grace"};
+
+void kb_server_log_status(struct kb_server *srv)
+{
+    kb_log(KB_LOG_INFO, NULL, NULL, "status: %llu connections",
+           (unsigned long long)srv->n_sessions);
+    for (struct kb_stream *st = srv->hub.streams; st; st = st->next) {
+        int players = 0;
+        for (struct kb_session *s = srv->sessions; s; s = s->next)
+            players += s->stream == st && s->state == KB_SS_PLAYING;
+        kb_log(KB_LOG_INFO, st->name, st->publisher ? st->publisher->peer : NULL,
+               "status: %s, %d player(s), %llu messages in this session", bcast_names[st->bcast],
+               players, (unsigned long long)st->msgs_in);
+    }
+    for (struct kb_output *o = srv->outputs; o; o = o->next) {
+        if (o->removing)
+            continue;
+        kb_log(KB_LOG_INFO, o->stream_name, o->conf->masked,
+               "status: push %s %s, %llu bytes and %llu messages sent, %llu bit/s, %llu "
+               "dropped, %llu reconnects, last error: %s",
+               o->conf->name, kb_output_state_name(o->state), (unsigned long long)o->bytes_sent,
+               (unsigned long long)o->msgs_sent, (unsigned long long)o->bitrate,
+               (unsigned long long)o->drops, (unsigned long long)o->reconnects,
+               o->last_error[0] ? o->last_error : "none");
+    }
 }
 
 void kb_server_free(struct kb_server *srv)

@@ -26,13 +26,14 @@ struct kb_server {
     uv_check_t flush_check;         ///< flushes dirty sessions after each poll
     uv_prepare_t flush_prepare;     ///< and before each poll (timer-made writes)
     uv_timer_t sweep;               ///< timeouts, once a second
-    uv_signal_t sig_int, sig_term;
+    uv_signal_t sig_int, sig_term, sig_hup, sig_usr1;
     struct kb_session *sessions;    ///< every open session
     uint64_t n_sessions;
     struct kb_session *dirty;       ///< sessions with bytes to flush
     struct kb_output *outputs;      ///< every push destination
     uint64_t next_id;
     int stopping;
+    int listen_overridden;          ///< --listen given: reloads keep it
 };
 
 /* Start listening on the config's addresses. `conf` becomes the server's.
@@ -42,5 +43,9 @@ int kb_server_start(struct kb_server *srv, uv_loop_t *loop, struct kb_config *co
 void kb_server_stop(struct kb_server *srv);
 /* Free what is left after the loop ended. */
 void kb_server_free(struct kb_server *srv);
+/* SIGHUP: apply the config file's changes (reload.c). */
+void kb_server_reload(struct kb_server *srv);
+/* SIGUSR1: log the state of every stream and push destination. */
+void kb_server_log_status(struct kb_server *srv);
 
 #endif

@@ -15,32 +15,72 @@ static void on_grace_end(uv_timer_t *t)
     end_broadcast(t->data);
 }
 
+int kb_stream_apply(struct kb_stream *st, const struct kb_config *conf,
+                    const struct kb_stream_conf *sc)
+{
+    if (!st->key || strcmp(st->key, sc->key) != 0) {
+        char *key = strdup(sc->key);
+        if (!key)
+            return -ENOMEM;
+        if (st->key)
+            memset(st->key, 0, strlen(st->key));
+        free(st->key);
+        st->key = key;
+    }
+    st->gop_cache = sc->gop_cache;
+    st->gop_cache_max = conf->gop_cache_max;
+    st->grace_ms = conf->grace;
+    return 0;
+}
+
+struct kb_stream *kb_hub_add(struct kb_hub *hub, const struct kb_config *conf,
+                             const struct kb_stream_conf *sc)
+{
+    struct kb_stream *st = calloc(1, sizeof(*st));
+    if (!st)
+        return NULL;
+    st->name = strdup(sc->name);
+    if (!st->name || kb_stream_apply(st, conf, sc) < 0) {
+        free(st->name);
+        free(st);
+        return NULL;
+    }
+    st->hub = hub;
+    uv_timer_init(hub->loop, &st->grace_timer);
+    st->grace_timer.data = st;
+    struct kb_stream **tail = &hub->streams;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = st;
+    return st;
+}
+
+static void stream_free(struct kb_stream *st);
+
+static void on_stream_closed(uv_handle_t *h)
+{
+    stream_free(h->data);
+}
+
+void kb_hub_remove(struct kb_hub *hub, struct kb_stream *st)
+{
+    for (struct kb_stream **pp = &hub->streams; *pp; pp = &(*pp)->next) {
+        if (*pp == st) {
+            *pp = st->next;
+            break;
+        }
+    }
+    uv_close((uv_handle_t *)&st->grace_timer, on_stream_closed);
+}
+
 int kb_hub_init(struct kb_hub *hub, uv_loop_t *loop, const struct kb_config *conf)
 {
     memset(hub, 0, sizeof(*hub));
     hub->loop = loop;
-    struct kb_stream **tail = &hub->streams;
-    for (const struct kb_stream_conf *sc = conf->streams; sc; sc = sc->next) {
-        struct kb_stream *st = calloc(1, sizeof(*st));
-        if (!st)
-            goto fail;
-        *tail = st;
-        tail = &st->next;
-        st->name = strdup(sc->name);
-        st->key = strdup(sc->key);
-        if (!st->name || !st->key)
-            goto fail;
-        st->hub = hub;
-        st->gop_cache = sc->gop_cache;
-        st->gop_cache_max = conf->gop_cache_max;
-        st->grace_ms = conf->grace;
-        uv_timer_init(loop, &st->grace_timer);
-        st->grace_timer.data = st;
-    }
+    for (const struct kb_stream_conf *sc = conf->streams; sc; sc = sc->next)
+        if (!kb_hub_add(hub, conf, sc))
+            return -ENOMEM;
     return 0;
-fail:
-    kb_hub_free(hub);
-    return -ENOMEM;
 }
 
 static void gop_clear(struct kb_stream *st)
@@ -71,20 +111,25 @@ void kb_hub_close(struct kb_hub *hub)
     }
 }
 
+static void stream_free(struct kb_stream *st)
+{
+    while (st->sinks)
+        kb_stream_detach(st->sinks);
+    caches_clear(st);
+    free(st->gop);
+    free(st->name);
+    if (st->key)
+        memset(st->key, 0, strlen(st->key));
+    free(st->key);
+    free(st);
+}
+
 void kb_hub_free(struct kb_hub *hub)
 {
     struct kb_stream *st = hub->streams;
     while (st) {
         struct kb_stream *next = st->next;
-        while (st->sinks)
-            kb_stream_detach(st->sinks);
-        caches_clear(st);
-        free(st->gop);
-        free(st->name);
-        if (st->key)
-            memset(st->key, 0, strlen(st->key));
-        free(st->key);
-        free(st);
+        stream_free(st);
         st = next;
     }
     hub->streams = NULL;

@@ -104,6 +104,16 @@ struct kb_hub {
 
 struct kb_config;
 
+struct kb_stream_conf;
+
+/* Add a stream for a [stream] section (at start or on reload). */
+struct kb_stream *kb_hub_add(struct kb_hub *hub, const struct kb_config *conf,
+                             const struct kb_stream_conf *sc);
+/* Take the settings of a [stream] section (key, GOP cache, grace). */
+int kb_stream_apply(struct kb_stream *st, const struct kb_config *conf,
+                    const struct kb_stream_conf *sc);
+/* Remove an idle stream with no sinks; freed once its timer has closed. */
+void kb_hub_remove(struct kb_hub *hub, struct kb_stream *st);
 /* Build the hub from the config's [stream] sections. 0 or -ENOMEM. */
 int kb_hub_init(struct kb_hub *hub, uv_loop_t *loop, const struct kb_config *conf);
 /* Shutdown: end every broadcast (sinks get on_end) and close the timers.

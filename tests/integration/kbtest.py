@@ -7,6 +7,7 @@ exit cleanly or a sanitizer reported anything. Only processes the test
 started are killed, by PID.
 """
 import json
+import tempfile as _tempfile
 import os
 import signal
 import socket

@@ -1,0 +1,122 @@
+/* kebun: SIGHUP. Read the config again and apply what changed, touching
+ * nothing that did not: a destination added or removed starts or stops
+ * alone (the others keep their connections); streams may be added, removed
+ * when idle, or get a new key; server settings apply to what happens next
+ * (new sessions, the next retry). Listen addresses need a restart. A config
+ * with errors is refused whole and the running one stays. */
+#include <string.h>
+
+#include "log.h"
+#include "output.h"
+#include "server.h"
+#include "session.h"
+
+static int listen_same(const struct kb_config *a, const struct kb_config *b)
+{
+    if (a->n_listen != b->n_listen)
+        return 0;
+    for (int i = 0; i < a->n_listen; i++)
+        if (strcmp(a->listen[i].host, b->listen[i].host) != 0 ||
+            a->listen[i].port != b->listen[i].port)
+            return 0;
+    return 1;
+}
+
+static void sync_outputs(struct kb_server *srv, struct kb_stream *st,
+                         const struct kb_stream_conf *sc, int *added, int *removed)
+{
+    /* Keep the outputs whose destination is still configured. */
+    for (struct kb_output *o = srv->outputs, *next; o; o = next) {
+        next = o->next;
+        if (o->stream != st || o->removing)
+            continue;
+        int keep = 0;
+        for (const struct kb_push_conf *p = sc ? sc->pushes : NULL; p && !keep; p = p->next)
+            keep = kb_push_same(o->conf, p);
+        if (!keep) {
+            kb_log(KB_LOG_INFO, st->name, o->conf->masked, "push %s removed by reload",
+                   o->conf->name);
+            kb_output_remove(o);
+            (*removed)++;
+        }
+    }
+    for (const struct kb_push_conf *p = sc ? sc->pushes : NULL; p; p = p->next) {
+        int have = 0;
+        for (struct kb_output *o = srv->outputs; o && !have; o = o->next)
+            have = o->stream == st && !o->removing && kb_push_same(o->conf, p);
+        if (have)
+            continue;
+        if (kb_output_new(srv, st, p)) {
+            kb_log(KB_LOG_INFO, st->name, p->masked, "push %s added by reload", p->name);
+            (*added)++;
+        } else {
+            kb_log(KB_LOG_ERROR, st->name, p->masked, "push %s: out of memory", p->name);
+        }
+    }
+}
+
+void kb_server_reload(struct kb_server *srv)
+{
+    struct kb_config *next;
+    char err[4096];
+    const char *path = srv->conf->path;
+    if (kb_config_load(path, &next, err, sizeof(err)) < 0) {
+        kb_log(KB_LOG_ERROR, NULL, NULL, "reload refused, keeping the running config:");
+        for (char *line = strtok(err, "\n"); line; line = strtok(NULL, "\n"))
+            kb_log(KB_LOG_ERROR, NULL, NULL, "  %s", line);
+        return;
+    }
+    /* Listening sockets stay as they are (and --listen keeps winning). */
+    if (!listen_same(srv->conf, next) && !srv->listen_overridden)
+        kb_log(KB_LOG_WARN, NULL, NULL, "listen addresses changed: restart kebun to apply");
+    memcpy(next->listen, srv->conf->listen, sizeof(next->listen));
+    next->n_listen = srv->conf->n_listen;
+    kb_log_set_level((enum kb_log_level)next->log_level);
+
+    int added = 0, removed = 0, streams_added = 0, streams_removed = 0;
+    for (struct kb_stream *st = srv->hub.streams, *nst; st; st = nst) {
+        nst = st->next;
+        const struct kb_stream_conf *sc = kb_config_stream_by_name(next, st->name);
+        if (sc) {
+            if (strcmp(st->key, sc->key) != 0)
+                kb_log(KB_LOG_INFO, st->name, NULL, "stream key changed by reload");
+            kb_stream_apply(st, next, sc);
+            sync_outputs(srv, st, sc, &added, &removed);
+            continue;
+        }
+        if (st->bcast != KB_BC_IDLE || st->publisher) {
+            kb_log(KB_LOG_WARN, st->name, NULL,
+                   "stream removed from the config but live: it stays until it ends and "
+                   "the next reload");
+            continue;
+        }
+        sync_outputs(srv, st, NULL, &added, &removed);
+        /* Players of an idle stream are told it is gone by closing them. */
+        for (struct kb_session *s = srv->sessions, *n2; s; s = n2) {
+            n2 = s->next;
+            if (s->stream == st)
+                kb__session_close(s, "stream removed from the config");
+        }
+        kb_log(KB_LOG_INFO, st->name, NULL, "stream removed by reload");
+        kb_hub_remove(&srv->hub, st);
+        streams_removed++;
+    }
+    for (const struct kb_stream_conf *sc = next->streams; sc; sc = sc->next) {
+        if (kb_hub_find_name(&srv->hub, sc->name))
+            continue;
+        struct kb_stream *st = kb_hub_add(&srv->hub, next, sc);
+        if (!st) {
+            kb_log(KB_LOG_ERROR, sc->name, NULL, "cannot add stream: out of memory");
+            continue;
+        }
+        kb_log(KB_LOG_INFO, sc->name, NULL, "stream added by reload");
+        streams_added++;
+        sync_outputs(srv, st, sc, &added, &removed);
+    }
+    kb_config_free(srv->conf);
+    srv->conf = next;
+    kb_log(KB_LOG_INFO, NULL, NULL,
+           "config reloaded from %s: %d stream(s) added, %d removed, %d push destination(s) "
+           "added, %d removed",
+           next->path, streams_added, streams_removed, added, removed);
+}
