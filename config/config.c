@@ -14,146 +14,8 @@
 
 #define MAX_FILE_SIZE (1 << 20) ///< a config file larger than this is a mistake
 
-/* SEC_BROKEN: inside a section header already reported as wrong; its keys
- * are skipped quietly so one mistake gives one message. */
-enum section { SEC_BROKEN = -1, SEC_NONE, SEC_SERVER, SEC_STREAM };
+#include "keys.h"
 
-enum type {
-    T_STRING,
-    T_UINT,
-    T_SIZE,
-    T_DURATION,
-    T_BOOL,
-    T_ENUM,
-    T_LISTEN,
-    T_KEY,
-    T_PUSH,
-};
-
-static const char *const type_names[] = {
-    [T_STRING] = "string",     [T_UINT] = "integer",  [T_SIZE] = "size",
-    [T_DURATION] = "duration", [T_BOOL] = "on/off",   [T_ENUM] = "word",
-    [T_LISTEN] = "address",    [T_KEY] = "secret",     [T_PUSH] = "URL",
-};
-
-struct key {
-    const char *name;
-    uint8_t sec;
-    uint8_t type;
-    uint8_t repeat;   ///< may appear several times
-    size_t off;       ///< where the value lands in kb_config or kb_stream_conf
-    const char *def;  ///< default, parsed like file text; NULL = required
-    uint64_t min, max;
-    const char *doc;
-    const char *const *names; ///< T_ENUM: the accepted words, NULL-terminated
-};
-
-static const char *const level_names[] = {"error", "warn", "info", "debug", NULL};
-static const char *const format_names[] = {"fmp4", "mpegts", NULL};
-
-#define SRV(f) offsetof(struct kb_config, f)
-#define STR(f) offsetof(struct kb_stream_conf, f)
-#define KiB 1024ull
-#define MiB (1024ull * 1024)
-#define GiB (1024ull * 1024 * 1024)
-
-static const struct key keys[] = {
-    {"listen", SEC_SERVER, T_LISTEN, 1, 0, "0.0.0.0:1935", 0, 0,
-     "Address and port to accept RTMP on (`HOST:PORT`, `[V6]:PORT` or `:PORT`). Repeat the key "
-     "to listen on several addresses. `kebun --listen` replaces them all."},
-    {"app", SEC_SERVER, T_STRING, 0, SRV(app), "live", 1, 128,
-     "RTMP application name: publishers push to `rtmp://HOST/APP` with their stream key, "
-     "players play `rtmp://HOST/APP/NAME`. Connects to any other application are refused."},
-    {"log_level", SEC_SERVER, T_ENUM, 0, SRV(log_level), "info", 0, 0,
-     "Least severe messages logged: `error`, `warn`, `info` or `debug`.", level_names},
-    {"chunk_size", SEC_SERVER, T_UINT, 0, SRV(chunk_size), "4096", 128, 65536,
-     "Chunk size kebun sends with (announced to every peer with Set Chunk Size). Larger "
-     "means fewer chunk headers per video frame."},
-    {"max_message_size", SEC_SERVER, T_SIZE, 0, SRV(max_message_size), "8M", 64 * KiB,
-     256 * MiB,
-     "Largest single RTMP message accepted from a peer (a keyframe of a high-bitrate 4K "
-     "stream can pass 1 MiB). A larger message ends that connection with an error."},
-    {"window_ack_size", SEC_SERVER, T_UINT, 0, SRV(window_ack_size), "2500000", 4096,
-     0x7fffffff,
-     "Acknowledgement window kebun announces to peers (bytes between their "
-     "acknowledgements), and the Set Peer Bandwidth it asks for."},
-    {"max_connections", SEC_SERVER, T_UINT, 0, SRV(max_connections), "10000", 1, 1000000,
-     "Connections (publishers and players together) beyond this are closed at accept with "
-     "a log line. Keep it below the process's open-files limit."},
-    {"handshake_timeout", SEC_SERVER, T_DURATION, 0, SRV(handshake_timeout), "10s", 100,
-     600000,
-     "Time a new connection has to finish the RTMP handshake and its publish or play "
-     "command before it is closed."},
-    {"publish_timeout", SEC_SERVER, T_DURATION, 0, SRV(publish_timeout), "20s", 1000,
-     3600000,
-     "A publisher that sends nothing for this long is disconnected, so a phone that lost "
-     "its network does not hold the stream half-open."},
-    {"player_queue", SEC_SERVER, T_SIZE, 0, SRV(player_queue), "2M", 64 * KiB, 1 * GiB,
-     "Bytes of media queued for one player (not yet taken by its socket) before it skips "
-     "ahead to the next keyframe. Bounds the memory a stalled player can pin."},
-    {"gop_cache_max", SEC_SERVER, T_SIZE, 0, SRV(gop_cache_max), "16M", 0, 1 * GiB,
-     "Largest GOP (keyframe to keyframe) kept per stream for instant start. A longer GOP "
-     "is not cached; players then wait for the next keyframe."},
-    {"recordings", SEC_SERVER, T_STRING, 0, SRV(recordings), "./recordings", 1, 4096,
-     "Directory recordings are written under, one folder per stream (created when "
-     "missing). Relative paths are taken from the directory kebun starts in."},
-    {"grace", SEC_SERVER, T_DURATION, 0, SRV(grace), "30s", 0, 3600000,
-     "How long a broadcast outlives its publisher: a phone that reconnects within this "
-     "time continues the same recording (and, with push outputs, the same platform "
-     "broadcasts). Players are told at once that the publisher left."},
-    {"segment_duration", SEC_SERVER, T_DURATION, 0, SRV(segment_duration), "4s", 1000, 60000,
-     "Target length of a recording segment; segments are cut at the first keyframe after "
-     "it."},
-    {"record_format", SEC_SERVER, T_ENUM, 0, SRV(record_format), "fmp4", 0, 0,
-     "Recording segments: `fmp4` (CMAF: `init.mp4` and `.m4s` segments) or `mpegts` "
-     "(`.ts` segments); both with an HLS playlist `index.m3u8`.", format_names},
-    {"record_queue", SEC_SERVER, T_SIZE, 0, SRV(record_queue), "64M", 1 * MiB, 4 * GiB,
-     "Media bytes queued for the recorder thread per stream. When a slow disk lets it "
-     "fill, the recording skips to the next keyframe and counts the loss; the relay never "
-     "waits for the disk."},
-    {"thumbnail_interval", SEC_SERVER, T_DURATION, 0, SRV(thumbnail_interval), "5m", 0,
-     24 * 3600000ull,
-     "Besides `thumb.jpg` from the first keyframe, write a thumbnail this often "
-     "(`thumbs/`); `0` writes only the first."},
-    {"export_mp4", SEC_SERVER, T_BOOL, 0, SRV(export_mp4), "on", 0, 0,
-     "When a recording finishes, remux it into one progressive MP4 with `faststart` "
-     "(`recording.mp4`) for download and sharing."},
-    {"push_retry_min", SEC_SERVER, T_DURATION, 0, SRV(push_retry_min), "1s", 100, 600000,
-     "A push destination that fails is retried after this long, then after twice as long "
-     "each time (with random jitter), up to `push_retry_max`."},
-    {"push_retry_max", SEC_SERVER, T_DURATION, 0, SRV(push_retry_max), "30s", 1000, 3600000,
-     "Longest wait between two attempts of a failing push destination. It keeps trying "
-     "for as long as the stream is live."},
-    {"push_queue", SEC_SERVER, T_SIZE, 0, SRV(push_queue), "8M", 64 * KiB, 1 * GiB,
-     "Bytes queued per push destination before it skips to the next keyframe (a slow or "
-     "stalled platform never holds more than this, nor slows anything else)."},
-    {"push_timeout", SEC_SERVER, T_DURATION, 0, SRV(push_timeout), "10s", 1000, 600000,
-     "Time a push destination has to connect, finish TLS and the RTMP handshake and "
-     "accept the publish; also how long it may stop taking bytes before it is "
-     "reconnected."},
-    {"key", SEC_STREAM, T_KEY, 0, STR(key), NULL, KB_CONF_KEY_MIN, KB_CONF_KEY_MAX,
-     "Secret stream key the publisher pushes with: `rtmp://HOST/APP/KEY` (or `NAME?key=KEY`). "
-     "8 to 256 characters, no spaces and none of `/ ? # & % \"`. Never logged."},
-    {"gop_cache", SEC_STREAM, T_BOOL, 0, STR(gop_cache), "on", 0, 0,
-     "Keep the latest GOP so a new player starts at once from the last keyframe. `off` "
-     "gives the lowest latency: players wait for the next keyframe."},
-    {"push", SEC_STREAM, T_PUSH, 1, 0, NULL, 0, 0,
-     "A destination this stream is pushed to while it is live: an `rtmp://` or `rtmps://` "
-     "URL whose last path segment (with its query string) is the platform's stream key, or "
-     "a preset `youtube:KEY`, `youtube-rtmps:KEY`, `facebook:KEY`, `twitch:KEY`. Options "
-     "may follow the URL: `name=LABEL`, `ca=FILE` (trust this CA for rtmps), `verify=off`. "
-     "Repeat the key for several destinations. Optional."},
-    {"record", SEC_STREAM, T_BOOL, 0, STR(record), "off", 0, 0,
-     "Record every broadcast of this stream under `recordings/NAME/`."},
-    {"retention_age", SEC_STREAM, T_DURATION, 0, STR(retention_age), "0", 0,
-     3650ull * 24 * 3600000,
-     "Delete this stream's finished recordings older than this (e.g. `30d`); `0` keeps "
-     "them."},
-    {"retention_size", SEC_STREAM, T_SIZE, 0, STR(retention_size), "0", 0, UINT64_MAX,
-     "Keep this stream's recordings under this total size (e.g. `20G`) by deleting the "
-     "oldest finished ones; `0` means no limit. The live recording is never deleted."},
-};
-#define N_KEYS (sizeof(keys) / sizeof(keys[0]))
 
 struct parser {
     const char *path;
@@ -165,7 +27,7 @@ struct parser {
     int sec_line;
     struct kb_stream_conf *stream; ///< current [stream] section
     struct kb_stream_conf **tail;
-    int seen_line[N_KEYS];         ///< per current section: line a key was set on
+    int seen_line[KB__CONF_MAX_KEYS];         ///< per current section: line a key was set on
     int server_line;               ///< line of [server], 0 while not seen
 };
 
@@ -329,14 +191,14 @@ static const char *key_problem(const char *s, uint64_t min, uint64_t max)
     return NULL;
 }
 
-static void *field(struct parser *ps, const struct key *k)
+static void *field(struct parser *ps, const struct kb__conf_key *k)
 {
     char *base = k->sec == SEC_SERVER ? (char *)ps->c : (char *)ps->stream;
     return base + k->off;
 }
 
 /* Parse one value into its field. Returns 0, or -1 after reporting. */
-static int set_value(struct parser *ps, const struct key *k, const char *v, int line)
+static int set_value(struct parser *ps, const struct kb__conf_key *k, const char *v, int line)
 {
     char sec[KB_CONF_NAME_MAX + 16];
     if (k->sec == SEC_SERVER)
@@ -385,7 +247,7 @@ static int set_value(struct parser *ps, const struct key *k, const char *v, int 
         }
         if (r < 0) {
             errf(ps, line, "%s %s: '%s' is not a valid %s%s", sec, k->name, v,
-                 type_names[k->type],
+                 kb__conf_type_names[k->type],
                  k->type == T_SIZE ? " (a number with an optional K, M or G suffix)" : "");
             return -1;
         }
@@ -485,8 +347,8 @@ static size_t distance(const char *a, const char *b)
 
 static void apply_defaults(struct parser *ps, int sec)
 {
-    for (size_t i = 0; i < N_KEYS; i++) {
-        const struct key *k = &keys[i];
+    for (size_t i = 0; i < kb__conf_nkeys; i++) {
+        const struct kb__conf_key *k = &kb__conf_keys[i];
         if (k->sec != sec || ps->seen_line[i])
             continue;
         if (!k->def) {
@@ -587,8 +449,8 @@ static void key_value(struct parser *ps, char *line_text, int line)
         snprintf(secname, sizeof(secname), "[server]");
     else
         snprintf(secname, sizeof(secname), "[stream %s]", ps->stream->name);
-    for (size_t i = 0; i < N_KEYS; i++) {
-        const struct key *k = &keys[i];
+    for (size_t i = 0; i < kb__conf_nkeys; i++) {
+        const struct kb__conf_key *k = &kb__conf_keys[i];
         if (k->sec != ps->sec || strcmp(k->name, name) != 0)
             continue;
         if (ps->seen_line[i] && !k->repeat) {
@@ -602,11 +464,11 @@ static void key_value(struct parser *ps, char *line_text, int line)
     }
     const char *best = NULL;
     size_t best_d = 3;
-    for (size_t i = 0; i < N_KEYS; i++) {
-        size_t d = distance(name, keys[i].name);
-        if (keys[i].sec == ps->sec && d < best_d) {
+    for (size_t i = 0; i < kb__conf_nkeys; i++) {
+        size_t d = distance(name, kb__conf_keys[i].name);
+        if (kb__conf_keys[i].sec == ps->sec && d < best_d) {
             best_d = d;
-            best = keys[i].name;
+            best = kb__conf_keys[i].name;
         }
     }
     if (best)
@@ -782,22 +644,22 @@ const struct kb_stream_conf *kb_config_stream_by_key(const struct kb_config *c,
 
 const struct kb_conf_doc *kb_config_doc(size_t i)
 {
-    static struct kb_conf_doc docs[N_KEYS + 1];
-    if (i >= N_KEYS)
-        return &docs[N_KEYS];
+    static struct kb_conf_doc docs[KB__CONF_MAX_KEYS + 1];
+    if (i >= kb__conf_nkeys)
+        return &docs[kb__conf_nkeys];
     docs[i] = (struct kb_conf_doc){
-        .section = keys[i].sec == SEC_SERVER ? "server" : "stream",
-        .name = keys[i].name,
-        .type = type_names[keys[i].type],
-        .def = keys[i].def,
-        .required = !keys[i].def && !keys[i].repeat,
-        .repeat = keys[i].repeat,
-        .doc = keys[i].doc,
+        .section = kb__conf_keys[i].sec == SEC_SERVER ? "server" : "stream",
+        .name = kb__conf_keys[i].name,
+        .type = kb__conf_type_names[kb__conf_keys[i].type],
+        .def = kb__conf_keys[i].def,
+        .required = !kb__conf_keys[i].def && !kb__conf_keys[i].repeat,
+        .repeat = kb__conf_keys[i].repeat,
+        .doc = kb__conf_keys[i].doc,
     };
     return &docs[i];
 }
 
 const char *kb_config_log_level_name(int level)
 {
-    return level >= 0 && level < 4 ? level_names[level] : "?";
+    return level >= 0 && level < 4 ? kb__conf_level_names[level] : "?";
 }
