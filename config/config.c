@@ -553,7 +553,8 @@ int kb_config_parse(const char *path, const char *text, struct kb_config **out, 
         end_section(&ps);
     }
     check_streams(&ps);
-    if (ps.c->push_retry_max < ps.c->push_retry_min)
+    /* Checks across keys, once every key has a valid value. */
+    if (!ps.n_errors && ps.c->push_retry_max < ps.c->push_retry_min)
         errf(&ps, ps.server_line, "[server] push_retry_max is shorter than push_retry_min");
 
     if (ps.n_errors) {
