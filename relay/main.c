@@ -19,7 +19,8 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "Usage: kebun [-c FILE] [--listen ADDR:PORT]... [--check-config] [--version] [--help]\n"
+            "Usage: kebun [-c FILE] [--listen ADDR:PORT]... [--version] [--help]\n"
+            "       kebun --check-config [FILE]\n"
             "\n"
             "RTMP livestream relay and recorder.\n"
             "\n"
@@ -27,7 +28,9 @@ static void usage(FILE *f)
             "  -l, --listen ADDR:PORT\n"
             "                        accept RTMP here instead of the config's listen\n"
             "                        addresses; repeat for several ([::]:1935 for IPv6)\n"
-            "      --check-config    validate the configuration file and exit\n"
+            "      --check-config [FILE]\n"
+            "                        validate the configuration file (-c FILE or FILE)\n"
+            "                        and exit\n"
             "      --config-reference\n"
             "                        print every configuration key as Markdown and exit\n"
             "  -V, --version         print the version and exit\n"
@@ -116,6 +119,10 @@ int main(int argc, char **argv)
             usage(stderr);
             return 2;
         }
+    }
+    /* `kebun --check-config FILE` reads as naturally as `-c FILE --check-config`. */
+    if (check_only && optind == argc - 1) {
+        path = argv[optind++];
     }
     if (optind < argc) {
         fprintf(stderr, "kebun: unexpected argument '%s'\n", argv[optind]);

@@ -16,6 +16,9 @@ def main():
     r = t.run([kb, "-c", example, "--check-config"])
     t.check(r.returncode == 0 and "ok" in r.stdout, "the example config is valid",
             (r.returncode, r.stdout + r.stderr), 0)
+    r = t.run([kb, "--check-config", example])
+    t.check(r.returncode == 0 and r.stdout.startswith(example + ": ok"),
+            "kebun --check-config FILE works too", (r.returncode, r.stdout), example + ": ok")
 
     # docs/CONFIG.md carries the key reference printed from the key table.
     r = t.run([kb, "--config-reference"])
