@@ -67,6 +67,7 @@ struct kb_config {
     uint64_t handshake_timeout; ///< ms to finish handshake and connect
     uint64_t publish_timeout;   ///< ms without data before a publisher is dropped
     uint64_t player_queue;      ///< bytes queued per player before it skips to a keyframe
+    uint64_t flush_interval;    ///< ms media waits to be written together (0 = at once)
     uint64_t gop_cache_max;     ///< bytes a GOP cache may hold
     char *recordings;           ///< directory for recordings
     uint64_t grace;             ///< ms a broadcast survives its publisher's absence

@@ -1,6 +1,7 @@
 /* kebun: command line, config, and the loop. */
 #include <getopt.h>
 #include <libavformat/avformat.h>
+#include <libavutil/log.h>
 #include <openssl/opensslv.h>
 #include <signal.h>
 #include <stdio.h>
@@ -60,6 +61,22 @@ static void config_reference(void)
             printf("| `%s` | %s | %s | %s |\n", d->name, d->type,
                    d->required ? "required" : "none, repeatable", d->doc);
     }
+}
+
+/* FFmpeg's own messages (from the recorder thread) go through kb_log, one
+ * whole line at a time: errors as warnings, warnings only at debug level
+ * (the recorder reports what matters in its own words). */
+static void ffmpeg_log(void *avcl, int level, const char *fmt, va_list vl)
+{
+    enum kb_log_level ours = level <= AV_LOG_ERROR     ? KB_LOG_WARN
+                             : level <= AV_LOG_WARNING ? KB_LOG_DEBUG
+                                                       : (enum kb_log_level)-1;
+    if ((int)ours < 0 || !kb_log_enabled(ours))
+        return;
+    char line[512];
+    int prefix = 1;
+    av_log_format_line2(avcl, level, fmt, vl, line, sizeof(line), &prefix);
+    kb_log(ours, NULL, NULL, "ffmpeg: %s", line);
 }
 
 static void version(void)
@@ -149,7 +166,11 @@ int main(int argc, char **argv)
     }
 
     kb_log_set_level((enum kb_log_level)conf->log_level);
+    av_log_set_callback(ffmpeg_log);
     signal(SIGPIPE, SIG_IGN);
+    /* Past a file size limit a write fails with EFBIG, which the recorder
+     * reports; the default action would kill the whole relay. */
+    signal(SIGXFSZ, SIG_IGN);
     srand((unsigned)time(NULL) ^ (unsigned)getpid());
 
     uv_loop_t loop;

@@ -8,6 +8,7 @@
 
 #include "log.h"
 #include "output.h"
+#include "record.h"
 #include "server.h"
 #include "session.h"
 
@@ -113,8 +114,17 @@ void kb_server_reload(struct kb_server *srv)
         streams_added++;
         sync_outputs(srv, st, sc, &added, &removed);
     }
+    if (strcmp(srv->conf->recordings, next->recordings) != 0 ||
+        srv->conf->segment_duration != next->segment_duration ||
+        srv->conf->record_format != next->record_format ||
+        srv->conf->record_queue != next->record_queue ||
+        srv->conf->thumbnail_interval != next->thumbnail_interval ||
+        srv->conf->export_mp4 != next->export_mp4)
+        kb_log(KB_LOG_WARN, NULL, NULL, "recorder settings changed: restart kebun to apply");
     kb_config_free(srv->conf);
     srv->conf = next;
+    if (srv->recorder)
+        kb_record_sync(srv);
     kb_log(KB_LOG_INFO, NULL, NULL,
            "config reloaded from %s: %d stream(s) added, %d removed, %d push destination(s) "
            "added, %d removed",

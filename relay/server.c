@@ -5,6 +5,7 @@
 
 #include "log.h"
 #include "output.h"
+#include "record.h"
 #include "session.h"
 
 static void on_connection(uv_stream_t *listener, int status)
@@ -20,18 +21,42 @@ static void on_connection(uv_stream_t *listener, int status)
 /* Runs right before the loop blocks and right after it wakes: whatever
  * the reads, timers and write callbacks of this iteration queued goes out
  * in one write per session. */
-static void flush_dirty(struct kb_server *srv)
+/* A session may sit on both lists; each list has its own link and flag,
+ * and flushing twice is harmless (the second finds less or nothing). */
+static void flush_list(struct kb_server *srv, int l)
 {
-    while (srv->dirty) {
-        struct kb_session *list = srv->dirty;
-        srv->dirty = NULL;
+    while (srv->flush[l]) {
+        struct kb_session *list = srv->flush[l];
+        srv->flush[l] = NULL;
         while (list) {
             struct kb_session *s = list;
-            list = s->dirty_next;
-            s->dirty_next = NULL;
+            list = s->flush_next[l];
+            s->flush_next[l] = NULL;
+            s->dirty[l] = 0;
             kb__session_flush(s);
         }
     }
+}
+
+static void flush_dirty(struct kb_server *srv)
+{
+    flush_list(srv, KB_FLUSH_NOW);
+}
+
+static void on_flush_tick(uv_timer_t *t)
+{
+    struct kb_server *srv = t->data;
+    flush_list(srv, KB_FLUSH_TICK);
+    /* Idle servers do not tick. */
+    if (!srv->flush[KB_FLUSH_TICK])
+        uv_timer_stop(t);
+}
+
+void kb__server_flush_tick(struct kb_server *srv)
+{
+    if (!uv_is_active((uv_handle_t *)&srv->flush_timer) && !srv->stopping)
+        uv_timer_start(&srv->flush_timer, on_flush_tick, srv->conf->flush_interval,
+                       srv->conf->flush_interval);
 }
 
 static void on_check(uv_check_t *h)
@@ -113,6 +138,8 @@ int kb_server_start(struct kb_server *srv, uv_loop_t *loop, struct kb_config *co
     uv_prepare_init(loop, &srv->flush_prepare);
     srv->flush_prepare.data = srv;
     uv_prepare_start(&srv->flush_prepare, on_prepare);
+    uv_timer_init(loop, &srv->flush_timer);
+    srv->flush_timer.data = srv;
     uv_timer_init(loop, &srv->sweep);
     srv->sweep.data = srv;
     uv_timer_start(&srv->sweep, on_sweep, 1000, 1000);
@@ -148,6 +175,11 @@ int kb_server_start(struct kb_server *srv, uv_loop_t *loop, struct kb_config *co
         kb_server_stop(srv);
         return r;
     }
+    /* A recorder that cannot start (an unwritable directory) leaves the
+     * relay and the pushes running; the log says why nothing is recorded. */
+    if (kb_record_start(srv) < 0)
+        kb_log(KB_LOG_ERROR, NULL, NULL, "recording is off until the problem is fixed and "
+                                         "kebun restarted");
     return 0;
 }
 
@@ -161,6 +193,7 @@ void kb_server_stop(struct kb_server *srv)
      * them, before every connection closes. */
     kb_outputs_stop(srv);
     flush_dirty(srv);
+    flush_list(srv, KB_FLUSH_TICK);
     for (int i = 0; i < srv->n_listeners; i++)
         uv_close((uv_handle_t *)&srv->listeners[i], NULL);
     for (struct kb_session *s = srv->sessions, *next; s; s = next) {
@@ -168,9 +201,11 @@ void kb_server_stop(struct kb_server *srv)
         kb__session_close(s, "server shutting down");
     }
     kb_hub_close(&srv->hub);
+    kb_record_stop(srv);
     uv_close((uv_handle_t *)&srv->flush_check, NULL);
     uv_close((uv_handle_t *)&srv->flush_prepare, NULL);
     uv_close((uv_handle_t *)&srv->sweep, NULL);
+    uv_close((uv_handle_t *)&srv->flush_timer, NULL);
     uv_close((uv_handle_t *)&srv->sig_int, NULL);
     uv_close((uv_handle_t *)&srv->sig_term, NULL);
     uv_close((uv_handle_t *)&srv->sig_hup, NULL);
@@ -206,6 +241,7 @@ void kb_server_log_status(struct kb_server *srv)
 
 void kb_server_free(struct kb_server *srv)
 {
+    kb_record_free(srv);
     kb_hub_free(&srv->hub);
     kb_config_free(srv->conf);
     srv->conf = NULL;

@@ -16,6 +16,8 @@
 
 struct kb_session;
 struct kb_output;
+struct kb_recorder;
+struct kb_rec_sink;
 
 struct kb_server {
     uv_loop_t *loop;
@@ -29,8 +31,12 @@ struct kb_server {
     uv_signal_t sig_int, sig_term, sig_hup, sig_usr1;
     struct kb_session *sessions;    ///< every open session
     uint64_t n_sessions;
-    struct kb_session *dirty;       ///< sessions with bytes to flush
+    struct kb_session *flush[2];    ///< KB_FLUSH_NOW: send this iteration; KB_FLUSH_TICK:
+                                    ///< media for the next flush tick
+    uv_timer_t flush_timer;         ///< ticks every flush_interval while media waits
     struct kb_output *outputs;      ///< every push destination
+    struct kb_recorder *recorder;   ///< the recording thread, or NULL
+    struct kb_rec_sink *rec_sinks;  ///< one per recorded stream
     uint64_t next_id;
     int stopping;
     int listen_overridden;          ///< --listen given: reloads keep it
@@ -43,6 +49,8 @@ int kb_server_start(struct kb_server *srv, uv_loop_t *loop, struct kb_config *co
 void kb_server_stop(struct kb_server *srv);
 /* Free what is left after the loop ended. */
 void kb_server_free(struct kb_server *srv);
+/* Make sure the media flush timer runs (session.c). */
+void kb__server_flush_tick(struct kb_server *srv);
 /* SIGHUP: apply the config file's changes (reload.c). */
 void kb_server_reload(struct kb_server *srv);
 /* SIGUSR1: log the state of every stream and push destination. */

@@ -13,6 +13,7 @@
 #define Q_FIRST 32           ///< first queue allocation (entries)
 #define Q_MAX (1u << 16)     ///< queue entries; the byte bound usually hits first
 #define OUT_KEEP 4096        ///< proto.out capacity kept between bursts
+#define FLUSH_EARLY (64 * 1024) ///< queued bytes that do not wait for the flush tick
 
 /* Every read lands in one buffer shared by all sessions: reads are handled
  * to the end inside the read callback, so nothing needs a buffer of its own
@@ -34,11 +35,14 @@ static void on_close(uv_handle_t *h)
         s->q_head = (s->q_head + 1) % s->q_cap;
         s->q_len--;
     }
-    if (s->dirty) {
-        /* Normally the flush pass ran before close callbacks; stay safe. */
-        for (struct kb_session **pp = &srv->dirty; *pp; pp = &(*pp)->dirty_next) {
+    /* A closing session stays on its flush lists until the next pass,
+     * which may come after this callback: take it off. */
+    for (int l = 0; l < 2; l++) {
+        if (!s->dirty[l])
+            continue;
+        for (struct kb_session **pp = &srv->flush[l]; *pp; pp = &(*pp)->flush_next[l]) {
             if (*pp == s) {
-                *pp = s->dirty_next;
+                *pp = s->flush_next[l];
                 break;
             }
         }
@@ -71,7 +75,8 @@ void kb__session_close(struct kb_session *s, const char *why)
     if (s->closing)
         return;
     s->closing = 1;
-    snprintf(s->close_reason, sizeof(s->close_reason), "%s", why);
+    if (why != s->close_reason)
+        snprintf(s->close_reason, sizeof(s->close_reason), "%s", why);
     kb__session_end_role(s, why);
     log_end(s);
     /* Leave the flush list lazily: the flush pass skips closing sessions. */
@@ -79,13 +84,36 @@ void kb__session_close(struct kb_session *s, const char *why)
     uv_close((uv_handle_t *)&s->tcp, on_close);
 }
 
+/* Bytes that should leave now (handshake, replies, control) put the
+ * session on the list flushed at the end of this loop iteration. */
 static void mark_dirty(struct kb_session *s)
 {
-    if (s->dirty || s->closing)
+    if (s->dirty[KB_FLUSH_NOW] || s->closing)
         return;
-    s->dirty = 1;
-    s->dirty_next = s->srv->dirty;
-    s->srv->dirty = s;
+    s->dirty[KB_FLUSH_NOW] = 1;
+    s->flush_next[KB_FLUSH_NOW] = s->srv->flush[KB_FLUSH_NOW];
+    s->srv->flush[KB_FLUSH_NOW] = s;
+}
+
+/* Media waits for the next flush tick (flush_interval), so a player gets
+ * one write per tick instead of one per message: the kernel's cost is per
+ * write, nearly whatever its size. */
+static void mark_dirty_media(struct kb_session *s)
+{
+    struct kb_server *srv = s->srv;
+    /* More than a tick's worth (a keyframe, a GOP for a new player) goes
+     * out at once: a big write is already cheap, and holding it would only
+     * cost memory and time to first frame. */
+    if (srv->conf->flush_interval == 0 || s->q_bytes >= FLUSH_EARLY) {
+        mark_dirty(s);
+        return;
+    }
+    if (s->dirty[KB_FLUSH_NOW] || s->dirty[KB_FLUSH_TICK] || s->closing)
+        return;
+    s->dirty[KB_FLUSH_TICK] = 1;
+    s->flush_next[KB_FLUSH_TICK] = srv->flush[KB_FLUSH_TICK];
+    srv->flush[KB_FLUSH_TICK] = s;
+    kb__server_flush_tick(srv);
 }
 
 static int q_push(struct kb_session *s, struct kb_msg *m)
@@ -152,7 +180,7 @@ int kb__session_sync(struct kb_session *s)
 
 int kb__session_enqueue(struct kb_session *s, struct kb_msg *m)
 {
-    int err = kb__session_sync(s);
+    int err = sync_out(s);
     if (err)
         return err;
     err = q_push(s, kb_msg_ref(m));
@@ -163,7 +191,7 @@ int kb__session_enqueue(struct kb_session *s, struct kb_msg *m)
     size_t len;
     msg_bytes(m, &len);
     s->q_bytes += len;
-    mark_dirty(s);
+    mark_dirty_media(s);
     return 0;
 }
 
@@ -325,7 +353,6 @@ static void tls_flush(struct kb_session *s)
 
 void kb__session_flush(struct kb_session *s)
 {
-    s->dirty = 0;
     if (s->closing || s->writing)
         return;
     if (sync_out(s) < 0) {
@@ -674,7 +701,7 @@ int kb__session_send_media(struct kb_session *s, const struct kb_msg *m, uint32_
         return err;
     }
     s->q_bytes += w->len;
-    mark_dirty(s);
+    mark_dirty_media(s);
     return 0;
 }
 

@@ -25,6 +25,10 @@ struct kb_tls;
 
 #define KB_PLAY_MSID 1 ///< message stream id of every play stream (shared wire bytes use it)
 
+/* The server's two flush lists: bytes that leave at the end of this loop
+ * iteration, and media that waits for the next flush tick. */
+enum { KB_FLUSH_NOW, KB_FLUSH_TICK };
+
 enum kb_session_state {
     KB_SS_HANDSHAKE, ///< exchanging C0..C2
     KB_SS_RTMP,      ///< chunk stream running, waiting for connect
@@ -83,8 +87,8 @@ struct kb_session {
     uint64_t last_progress_ms;  ///< loop time bytes last left (stall detection)
 
     struct kb_session *prev, *next; ///< server's list
-    struct kb_session *dirty_next;  ///< server's flush list
-    int dirty;
+    struct kb_session *flush_next[2]; ///< links in the server's flush lists
+    uint8_t dirty[2];               ///< on flush list KB_FLUSH_NOW / KB_FLUSH_TICK
 };
 
 /* Accept one pending connection on `listener`. */

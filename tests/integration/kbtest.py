@@ -105,14 +105,20 @@ def rss_kib(pid):
 class Kebun:
     """One kebun process with its own config and log file."""
 
-    def __init__(self, streams=None, server_extra="", stream_extra=None, asan_options=""):
+    def __init__(self, streams=None, server_extra="", stream_extra=None, asan_options="",
+                 dir=None, preexec=None):
         if not KEBUN or not os.access(KEBUN, os.X_OK):
             raise SystemExit("KEBUN must point to the kebun binary (got %r)" % KEBUN)
-        self.dir = tempfile.mkdtemp(prefix="kebun-test-")
+        # A restart reuses the directory (and so the recordings) of a kebun
+        # that was killed.
+        self.dir = dir or tempfile.mkdtemp(prefix="kebun-test-")
+        self.server_extra, self.stream_extra = server_extra, stream_extra
         self.port = free_port()
         streams = streams or {"demo": KEY}
-        lines = ["[server]", "listen = 127.0.0.1:%d" % self.port, "log_level = debug",
-                 "recordings = %s/recordings" % self.dir, server_extra, ""]
+        lines = ["[server]", "listen = 127.0.0.1:%d" % self.port, "log_level = debug"]
+        if "recordings =" not in server_extra:
+            lines.append("recordings = %s/recordings" % self.dir)
+        lines += [server_extra, ""]
         for name, key in streams.items():
             lines += ["[stream %s]" % name, "key = %s" % key]
             lines += [(stream_extra or {}).get(name, ""), ""]
@@ -120,12 +126,14 @@ class Kebun:
         with open(self.conf, "w") as f:
             f.write("\n".join(lines))
         self.logpath = os.path.join(self.dir, "kebun.log")
-        self.logf = open(self.logpath, "w")
+        self.logf = open(self.logpath, "a")
+        self.log_start = self.logf.tell()
         env = dict(os.environ)
         env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0" +
                        (":" + asan_options if asan_options else ""))
         env.setdefault("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1")
-        self.proc = spawn([KEBUN, "-c", self.conf], stderr=self.logf, env=env)
+        self.proc = spawn([KEBUN, "-c", self.conf], stderr=self.logf, env=env,
+                          preexec_fn=preexec)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -141,7 +149,9 @@ class Kebun:
         return "rtmp://127.0.0.1:%d/live/%s" % (self.port, path)
 
     def log(self):
+        """This process's part of the log file."""
         with open(self.logpath) as f:
+            f.seek(self.log_start)
             return f.read()
 
     def wait_log(self, text, timeout=10):

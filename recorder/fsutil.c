@@ -1,0 +1,265 @@
+/* Small file-system and string helpers for the recorder. Every write that
+ * a reader may see goes through kb__write_atomic: PATH.tmp, then rename,
+ * so a crash leaves either the old file or the new one, never half of it. */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libavutil/error.h>
+
+int kb__name_ok(const char *name)
+{
+    if (!name || !*name || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+        return 0;
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++, n++) {
+        if (*p < 0x20 || *p == 0x7f || *p == '/' || *p == '\\')
+            return 0;
+    }
+    return n <= KB__NAME_MAX;
+}
+
+int kb__recording_path_ok(const char *rel)
+{
+    if (!rel)
+        return 0;
+    const char *slash = strchr(rel, '/');
+    if (!slash || slash == rel || (size_t)(slash - rel) > KB__NAME_MAX)
+        return 0;
+    char stream[KB__NAME_MAX + 1];
+    memcpy(stream, rel, (size_t)(slash - rel));
+    stream[slash - rel] = 0;
+    return kb__name_ok(stream) && kb__name_ok(slash + 1);
+}
+
+int kb__mkdir_p(const char *path)
+{
+    char buf[PATH_MAX];
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof(buf))
+        return -ENAMETOOLONG;
+    memcpy(buf, path, n + 1);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = 0;
+        if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+            return -errno;
+        *p = '/';
+    }
+    if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+        return -errno;
+    struct stat st;
+    if (stat(buf, &st) < 0)
+        return -errno;
+    return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+}
+
+int kb__write_atomic(const char *path, const void *data, size_t len)
+{
+    char tmp[PATH_MAX];
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+        return -ENAMETOOLONG;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -errno;
+    const char *p = data;
+    int err = 0;
+    while (len > 0) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            err = w < 0 ? -errno : -EIO;
+            break;
+        }
+        p += w;
+        len -= (size_t)w;
+    }
+    if (close(fd) < 0 && !err)
+        err = -errno;
+    if (!err && rename(tmp, path) < 0)
+        err = -errno;
+    if (err)
+        unlink(tmp);
+    return err;
+}
+
+int kb__read_file(const char *path, size_t max, char **out, size_t *len)
+{
+    *out = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    struct stat st;
+    int err = 0;
+    if (fstat(fd, &st) < 0)
+        err = -errno;
+    else if (!S_ISREG(st.st_mode))
+        err = -EINVAL;
+    else if ((uint64_t)st.st_size > max)
+        err = -EFBIG;
+    if (err) {
+        close(fd);
+        return err;
+    }
+    char *buf = malloc((size_t)st.st_size + 1);
+    if (!buf) {
+        close(fd);
+        return -ENOMEM;
+    }
+    size_t got = 0;
+    while (got < (size_t)st.st_size) {
+        ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            err = -errno;
+            free(buf);
+            close(fd);
+            return err;
+        }
+        if (r == 0)
+            break;
+        got += (size_t)r;
+    }
+    close(fd);
+    buf[got] = 0;
+    *out = buf;
+    if (len)
+        *len = got;
+    return 0;
+}
+
+/* nftw has no user pointer: its callbacks report through thread-locals,
+ * which keeps the helpers safe on any thread. */
+static _Thread_local int rm_err;
+static _Thread_local int64_t du_sum;
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    int r = (flag == FTW_DP) ? rmdir(path) : unlink(path);
+    if (r < 0 && errno != ENOENT && !rm_err)
+        rm_err = -errno;
+    return 0;
+}
+
+int kb__rmtree(const char *path)
+{
+    rm_err = 0;
+    if (nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS) < 0 && errno != ENOENT)
+        return -errno;
+    return rm_err;
+}
+
+static int du_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)path;
+    (void)ftw;
+    if (flag == FTW_F && S_ISREG(st->st_mode))
+        du_sum += st->st_size;
+    return 0;
+}
+
+int64_t kb__du(const char *path)
+{
+    du_sum = 0;
+    if (nftw(path, du_one, 16, FTW_PHYS) < 0)
+        return -errno;
+    return du_sum;
+}
+
+int kb__pathf(char *buf, size_t n, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int r = vsnprintf(buf, n, fmt, ap);
+    va_end(ap);
+    return r < 0 || (size_t)r >= n ? -ENAMETOOLONG : 0;
+}
+
+int64_t kb__wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t kb__mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void kb__iso_time(int64_t ms, int for_path, char *buf, size_t n)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, n, for_path ? "%Y-%m-%dT%H-%M-%SZ" : "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+int64_t kb__parse_iso(const char *s)
+{
+    struct tm tm = {0};
+    char sep1, sep2, z;
+    if (!s || sscanf(s, "%4d-%2d-%2dT%2d%c%2d%c%2d%c", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                     &tm.tm_hour, &sep1, &tm.tm_min, &sep2, &tm.tm_sec, &z) != 9)
+        return -1;
+    if (sep1 != sep2 || (sep1 != ':' && sep1 != '-') || z != 'Z')
+        return -1;
+    tm.tm_year -= 1900;
+    tm.tm_mon -= 1;
+    time_t t = timegm(&tm);
+    return t < 0 ? -1 : (int64_t)t * 1000;
+}
+
+int kb__str_addf(struct kb__str *s, const char *fmt, ...)
+{
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        size_t room = s->cap - s->len;
+        int n = s->p ? vsnprintf(s->p + s->len, room, fmt, ap) : -1;
+        va_end(ap);
+        if (n >= 0 && (size_t)n < room) {
+            s->len += (size_t)n;
+            return 0;
+        }
+        size_t want = s->cap ? s->cap * 2 : 4096;
+        if (n >= 0 && want < s->len + (size_t)n + 1)
+            want = s->len + (size_t)n + 1;
+        char *p = realloc(s->p, want);
+        if (!p)
+            return -ENOMEM;
+        s->p = p;
+        s->cap = want;
+        s->p[s->len] = 0;
+    }
+}
+
+void kb__str_free(struct kb__str *s)
+{
+    free(s->p);
+    s->p = NULL;
+    s->len = s->cap = 0;
+}
+
+const char *kb__strerror(int err, char *buf, size_t n)
+{
+    if (av_strerror(err, buf, n) < 0)
+        snprintf(buf, n, "error %d", err);
+    return buf;
+}

@@ -1,0 +1,266 @@
+/* What an FLV audio or video tag body holds, for the muxer: the codec, the
+ * configuration record of a sequence header, or a coded frame with its
+ * composition time. Legacy FLV (AVC, the unofficial HEVC id 12, AAC) and
+ * Enhanced RTMP (hvc1, av01, avc1, mp4a) are recorded; anything else is
+ * reported with codec AV_CODEC_ID_NONE so the caller can say it is not.
+ *
+ * Legacy video:  [frame type|codec] [AVCPacketType] [cts 24] [data...]
+ * E-RTMP video:  [1|frame type|packet type] [FourCC] ([cts 24]) [data...]
+ * Legacy audio:  [format|rate|size|type] [AACPacketType] [data...]
+ * E-RTMP audio:  [9|packet type] [FourCC] [data...]
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libavcodec/avcodec.h>
+#include <libavutil/mem.h>
+
+#include "relay/rtmp/flv.h"
+
+static int32_t be24s(const uint8_t *p)
+{
+    uint32_t v = ((uint32_t)p[0] << 16) | ((uint32_t)p[1] << 8) | p[2];
+    return (int32_t)(v << 8) >> 8;
+}
+
+static enum AVCodecID video_codec(uint16_t codec)
+{
+    switch (codec) {
+    case KB_FLV_VIDEO_AVC:
+    case KB_CODEC_AVC1:
+        return AV_CODEC_ID_H264;
+    case KB_FLV_VIDEO_HEVC_LEGACY:
+    case KB_CODEC_HVC1:
+        return AV_CODEC_ID_HEVC;
+    case KB_CODEC_AV01:
+        return AV_CODEC_ID_AV1;
+    }
+    return AV_CODEC_ID_NONE;
+}
+
+static int parse_video(const struct kb_msg *m, struct kb__frame *f)
+{
+    const uint8_t *p = m->data;
+    f->kind = KB__V;
+    f->codec = video_codec(m->codec);
+    f->name = kb_flv_codec_name(m->codec, 1);
+    if (m->len < 5)
+        return -EINVAL;
+    if (p[0] & 0x80) {
+        int frame_type = (p[0] >> 4) & 7, pkt = p[0] & 0x0f;
+        size_t off = 5;
+        if (pkt == 0) {
+            f->seqhdr = 1;
+        } else if (pkt == 1 || pkt == 3) {
+            if (pkt == 1 && (f->codec == AV_CODEC_ID_H264 || f->codec == AV_CODEC_ID_HEVC)) {
+                if (m->len < 8)
+                    return -EINVAL;
+                f->cts = be24s(p + 5);
+                off = 8;
+            }
+            f->key = frame_type == 1;
+            f->skip = frame_type == 5;
+        } else if (pkt == 6 || pkt == 7) {
+            /* Multitrack and ModEx wrap other packets; not recorded. */
+            f->codec = AV_CODEC_ID_NONE;
+            f->name = pkt == 6 ? "E-RTMP multitrack" : "E-RTMP ModEx";
+        } else {
+            f->skip = 1; /* SequenceEnd, Metadata, MPEG2TSSequenceStart */
+        }
+        f->data = p + off;
+        f->len = m->len - off;
+        return 0;
+    }
+    int frame_type = p[0] >> 4;
+    if (frame_type == 5 || p[1] == 2)
+        f->skip = 1; /* video info / command frame, end of sequence */
+    f->seqhdr = p[1] == 0;
+    f->key = frame_type == 1;
+    f->cts = be24s(p + 2);
+    f->data = p + 5;
+    f->len = m->len - 5;
+    return 0;
+}
+
+static int parse_audio(const struct kb_msg *m, struct kb__frame *f)
+{
+    const uint8_t *p = m->data;
+    f->kind = KB__A;
+    f->key = 1;
+    f->name = kb_flv_codec_name(m->codec, 0);
+    if (m->len < 2)
+        return -EINVAL;
+    if ((p[0] >> 4) == KB_FLV_AUDIO_EX) {
+        if (m->len < 5)
+            return -EINVAL;
+        int pkt = p[0] & 0x0f;
+        f->codec = m->codec == KB_CODEC_MP4A ? AV_CODEC_ID_AAC : AV_CODEC_ID_NONE;
+        if (pkt == 0)
+            f->seqhdr = 1;
+        else if (pkt == 5)
+            f->codec = AV_CODEC_ID_NONE, f->name = "E-RTMP multitrack audio";
+        else if (pkt != 1)
+            f->skip = 1; /* SequenceEnd, MultichannelConfig */
+        f->data = p + 5;
+        f->len = m->len - 5;
+        return 0;
+    }
+    if ((p[0] >> 4) != KB_FLV_AUDIO_AAC) {
+        f->codec = AV_CODEC_ID_NONE;
+        return 0;
+    }
+    f->codec = AV_CODEC_ID_AAC;
+    f->seqhdr = p[1] == 0;
+    f->data = p + 2;
+    f->len = m->len - 2;
+    return 0;
+}
+
+int kb__media_parse(const struct kb_msg *m, struct kb__frame *f)
+{
+    memset(f, 0, sizeof(*f));
+    if (m->type == KB_MSG_VIDEO)
+        return parse_video(m, f);
+    if (m->type == KB_MSG_AUDIO)
+        return parse_audio(m, f);
+    return -EINVAL;
+}
+
+/* Reads the start of an AudioSpecificConfig (ISO 14496-3 1.6.2.1): object
+ * type, sampling frequency, channel configuration. */
+static int parse_asc(const uint8_t *p, size_t n, int *rate, int *channels)
+{
+    static const int rates[13] = {96000, 88200, 64000, 48000, 44100, 32000, 24000,
+                                  22050, 16000, 12000, 11025, 8000,  7350};
+    uint64_t bits = 0;
+    for (size_t i = 0; i < 8; i++)
+        bits = (bits << 8) | (i < n ? p[i] : 0);
+    int pos = 0;
+#define TAKE(k) ((int)((bits >> (64 - (pos += (k)))) & ((1u << (k)) - 1)))
+    if (n < 2)
+        return -EINVAL;
+    int aot = TAKE(5);
+    if (aot == 31)
+        aot = 32 + TAKE(6);
+    int idx = TAKE(4);
+    if (idx == 15) {
+        if (n < 5)
+            return -EINVAL;
+        *rate = TAKE(24);
+    } else if (idx < 13) {
+        *rate = rates[idx];
+    } else {
+        return -EINVAL;
+    }
+    int ch = TAKE(4);
+#undef TAKE
+    /* 0 means a program config element follows; stereo is the usual one. */
+    *channels = ch == 0 ? 2 : ch == 7 ? 8 : ch < 7 ? ch : 2;
+    return (*rate > 0 && aot > 0) ? 0 : -EINVAL;
+}
+
+void kb__codec_clear(struct kb__codec *c)
+{
+    av_freep(&c->extradata);
+    memset(c, 0, sizeof(*c));
+}
+
+int kb__codec_set(struct kb__codec *c, const struct kb__frame *f)
+{
+    int rate = 0, channels = 0;
+    if (f->codec == AV_CODEC_ID_AAC && parse_asc(f->data, f->len, &rate, &channels) < 0)
+        return -EINVAL;
+    if (f->len == 0 || f->len > 1 << 20)
+        return -EINVAL;
+    uint8_t *x = av_mallocz(f->len + AV_INPUT_BUFFER_PADDING_SIZE);
+    if (!x)
+        return -ENOMEM;
+    memcpy(x, f->data, f->len);
+    kb__codec_clear(c);
+    c->id = f->codec;
+    c->name = f->name;
+    c->extradata = x;
+    c->size = (int)f->len;
+    c->sample_rate = rate;
+    c->channels = channels;
+    return 0;
+}
+
+int kb__codec_same(const struct kb__codec *c, const struct kb__frame *f)
+{
+    return c->id == f->codec && (size_t)c->size == f->len &&
+           memcmp(c->extradata, f->data, f->len) == 0;
+}
+
+int kb__codec_copy(struct kb__codec *dst, const struct kb__codec *src)
+{
+    if (dst == src)
+        return 0;
+    kb__codec_clear(dst);
+    if (src->id == AV_CODEC_ID_NONE)
+        return 0;
+    uint8_t *x = av_mallocz((size_t)src->size + AV_INPUT_BUFFER_PADDING_SIZE);
+    if (!x)
+        return -ENOMEM;
+    memcpy(x, src->extradata, (size_t)src->size);
+    *dst = *src;
+    dst->extradata = x;
+    return 0;
+}
+
+static size_t put_nal(uint8_t *dst, const uint8_t *nal, size_t len, int lsize)
+{
+    for (int i = lsize - 1; i >= 0; i--)
+        *dst++ = (uint8_t)(len >> (8 * i));
+    memcpy(dst, nal, len);
+    return (size_t)lsize + len;
+}
+
+int kb__inband_ps(enum AVCodecID id, const uint8_t *x, size_t n, uint8_t **out, size_t *out_n)
+{
+    *out = NULL;
+    *out_n = 0;
+    size_t off, w = 0;
+    int lsize, arrays;
+    if (id == AV_CODEC_ID_H264 && n >= 7 && x[0] == 1) {
+        lsize = (x[4] & 3) + 1;
+        arrays = 2; /* SPS list (count in the low 5 bits), then PPS list */
+        off = 5;
+    } else if (id == AV_CODEC_ID_HEVC && n >= 23 && x[0] == 1) {
+        lsize = (x[21] & 3) + 1;
+        arrays = x[22];
+        off = 23;
+    } else {
+        return 0;
+    }
+    /* Each NAL grows by at most 2 bytes (a 4-byte length replacing 2). */
+    uint8_t *buf = malloc(n * 2 + 16);
+    if (!buf)
+        return -ENOMEM;
+    for (int a = 0; a < arrays && off < n; a++) {
+        size_t count;
+        if (id == AV_CODEC_ID_H264) {
+            count = a == 0 ? (x[off] & 0x1f) : x[off];
+            off += 1;
+        } else {
+            if (off + 3 > n)
+                break;
+            count = ((size_t)x[off + 1] << 8) | x[off + 2];
+            off += 3;
+        }
+        for (size_t i = 0; i < count && off + 2 <= n; i++) {
+            size_t len = ((size_t)x[off] << 8) | x[off + 1];
+            off += 2;
+            if (off + len > n || (lsize < 4 && len >> (8 * lsize)))
+                break;
+            w += put_nal(buf + w, x + off, len, lsize);
+            off += len;
+        }
+    }
+    *out = buf;
+    *out_n = w;
+    return 0;
+}

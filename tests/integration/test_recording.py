@@ -1,0 +1,267 @@
+#!/usr/bin/env python3
+"""Recording through the relay: what a buyer replays later.
+
+- ffmpeg publishes 12 s: one recording with a playlist whose every segment
+  decodes, the duration within one segment, every frame, audio and video
+  starting together, meta.json complete, a thumbnail, and an exported MP4
+  with moov before mdat.
+- A publisher that drops and returns within the grace period continues the
+  same recording; one that returns after it starts a new one.
+- kill -9 mid-recording: after a restart the recording is closed (ENDLIST)
+  and marked interrupted, and every listed segment decodes.
+- The disk fills up: the recording fails with a clear log line while a
+  player keeps receiving in real time, and resumes as a new part once space
+  is back.
+- A hostile stream name is refused before any file is created.
+"""
+import glob
+import json
+import os
+import resource
+import signal
+import struct
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import kbtest as t  # noqa: E402
+from rtmpclient import Client  # noqa: E402
+
+SEGMENT_S = 2
+GRACE_S = 3
+
+
+def recordings(kb):
+    return sorted(glob.glob(os.path.join(kb.dir, "recordings", "demo", "*Z")))
+
+
+def meta(rec):
+    try:
+        with open(os.path.join(rec, "meta.json")) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return {}
+
+
+def wait_status(rec, status, timeout=20):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if meta(rec).get("status") == status:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def decode_errors(playlist):
+    r = t.run(["ffmpeg", "-v", "error", "-i", playlist, "-f", "null", "-"], timeout=120)
+    return (r.stderr.strip() or ("exit %d" % r.returncode if r.returncode else ""))
+
+
+def top_boxes(path):
+    out = []
+    with open(path, "rb") as f:
+        while True:
+            h = f.read(8)
+            if len(h) < 8:
+                break
+            size, kind = struct.unpack(">I4s", h)
+            if size == 1:
+                size = struct.unpack(">Q", f.read(8))[0]
+                f.seek(size - 16, 1)
+            else:
+                f.seek(size - 8, 1)
+            out.append(kind.decode("latin1"))
+            if size == 0:
+                break
+    return out
+
+
+def count_frames(path, kind):
+    sel = "v:0" if kind == "video" else "a:0"
+    r = t.run(["ffprobe", "-v", "error", "-select_streams", sel, "-count_packets",
+               "-show_entries", "stream=nb_read_packets,start_time", "-of", "json", path],
+              timeout=120)
+    s = json.loads(r.stdout or "{}").get("streams", [{}])[0]
+    return int(s.get("nb_read_packets", 0)), float(s.get("start_time", "nan"))
+
+
+def whole_broadcast(kb):
+    pub = t.publish_lavfi(kb.url(t.KEY), 12, size="640x360", gop=30)
+    t.require(pub.wait(60) == 0, "publisher ran 12 s")
+    recs = recordings(kb)
+    t.require(len(recs) == 1, "one recording for the broadcast", recs, 1)
+    rec = recs[0]
+    t.check(wait_status(rec, "complete", GRACE_S + 10), "recording marked complete after the "
+            "grace period", meta(rec).get("status"), "complete")
+    m = meta(rec)
+    playlist = os.path.join(rec, "index.m3u8")
+    with open(playlist) as f:
+        pl = f.read()
+    t.check("#EXT-X-ENDLIST" in pl, "playlist ends with EXT-X-ENDLIST")
+    t.check(decode_errors(playlist) == "", "every listed segment decodes without an error")
+    segs = [l for l in pl.splitlines() if l and not l.startswith("#")]
+    for seg in segs:
+        info = t.probe(os.path.join(rec, seg)) if seg.endswith(".ts") else None
+        if info is not None:
+            t.check("streams" in info, "segment %s probes" % seg, info, "streams")
+    info = t.probe(playlist)
+    dur = float(info.get("format", {}).get("duration", 0) or 0)
+    t.check(abs(dur - 12) <= SEGMENT_S, "recorded duration within one segment of 12 s", dur, 12)
+    st = t.streams_by_type(info)
+    t.check(st.get("video", {}).get("width") == 640 and st.get("audio", {}).get("sample_rate")
+            == "44100", "recording is H.264 640x360 + AAC 44100", st, "640x360, 44100")
+    frames, vstart = count_frames(playlist, "video")
+    t.check(frames == 360, "every video frame ffmpeg sent is recorded", frames, 360)
+    _, astart = count_frames(playlist, "audio")
+    t.check(abs(vstart - astart) <= 1 / 30 + 1e-6, "audio and video start within one frame",
+            (vstart, astart), "|v - a| <= 33 ms")
+    t.check(m.get("width") == 640 and m.get("height") == 360 and m.get("segments") == len(segs),
+            "meta.json has resolution and segment count", m, "640x360, %d segments" % len(segs))
+    thumb = os.path.join(rec, "thumb.jpg")
+    tinfo = t.streams_by_type(t.probe(thumb)).get("video", {})
+    t.check(tinfo.get("codec_name") == "mjpeg", "thumb.jpg is a JPEG", tinfo, "mjpeg")
+    mp4 = os.path.join(rec, "recording.mp4")
+    deadline = time.monotonic() + 10
+    while not os.path.exists(mp4) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    boxes = top_boxes(mp4) if os.path.exists(mp4) else []
+    t.check("moov" in boxes and "mdat" in boxes and boxes.index("moov") < boxes.index("mdat"),
+            "exported MP4 has moov before mdat", boxes, "moov before mdat")
+    d = float(t.probe(mp4).get("format", {}).get("duration", 0) or 0)
+    t.check(abs(d - 12) <= SEGMENT_S, "exported MP4 has the right duration", d, 12)
+
+
+def grace(kb):
+    n0 = len(recordings(kb))
+    p = t.publish_lavfi(kb.url(t.KEY), 3, size="320x240", gop=30)
+    p.wait(30)
+    time.sleep(1)  # within the grace period
+    p = t.publish_lavfi(kb.url(t.KEY), 3, size="320x240", gop=30)
+    p.wait(30)
+    recs = recordings(kb)
+    t.check(len(recs) == n0 + 1, "a return within the grace period continues the recording",
+            len(recs) - n0, 1)
+    t.check(wait_status(recs[-1], "complete", GRACE_S + 10), "that recording completes after "
+            "the grace period")
+    dur = float(t.probe(os.path.join(recs[-1], "index.m3u8")).get("format", {}).get(
+        "duration", 0) or 0)
+    t.check(dur >= 5, "it holds both sessions' media", dur, ">= 5 s")
+    p = t.publish_lavfi(kb.url(t.KEY), 2, size="320x240", gop=30)
+    p.wait(30)
+    recs = recordings(kb)
+    t.check(len(recs) == n0 + 2, "a return after the grace period starts a new recording",
+            len(recs) - n0, 2)
+    t.check(wait_status(recs[-1], "complete", GRACE_S + 10), "the new one completes too")
+
+
+def crash(kb):
+    n0 = len(recordings(kb))
+    pub = t.publish_lavfi(kb.url(t.KEY), 30, size="320x240", gop=30)
+    time.sleep(7)
+    os.kill(kb.proc.pid, signal.SIGKILL)
+    kb.proc.wait()
+    t.stop(pub)
+    rec = recordings(kb)[-1]
+    t.check(len(recordings(kb)) == n0 + 1 and meta(rec).get("status") == "live",
+            "after kill -9 the recording is left 'live'", meta(rec).get("status"), "live")
+    kb2 = t.Kebun(server_extra=kb.server_extra, stream_extra=kb.stream_extra, dir=kb.dir)
+    t.check(wait_status(rec, "interrupted", 10), "on restart the recording is marked interrupted",
+            meta(rec).get("status"), "interrupted")
+    with open(os.path.join(rec, "index.m3u8")) as f:
+        t.check("#EXT-X-ENDLIST" in f.read(), "its playlist gets EXT-X-ENDLIST")
+    t.check(not glob.glob(os.path.join(rec, "*.tmp")), "no temp files are left")
+    t.check(decode_errors(os.path.join(rec, "index.m3u8")) == "",
+            "every listed segment of the interrupted recording decodes")
+    frames, _ = count_frames(os.path.join(rec, "index.m3u8"), "video")
+    t.check(frames >= 4 * 30, "it keeps what was complete before the kill", frames, ">= 120")
+    return kb2
+
+
+def disk_full(base_kb):
+    """A small filesystem for the recordings while a player watches."""
+    mnt = os.path.join(base_kb.dir, "small")
+    os.makedirs(mnt)
+    mounted = os.geteuid() == 0 and t.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs",
+                                           mnt]).returncode == 0
+    filler = os.path.join(mnt, "filler")
+    limits = None
+    if mounted:
+        with open(filler, "wb") as f:
+            f.write(b"\0" * (2 * 1024 * 1024))
+        t.log("recordings on a 4 MB tmpfs with 2 MB taken")
+    else:
+        # Not root: a file size limit makes writes fail the same way.
+        limits = lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))  # noqa
+        t.log("recordings under RLIMIT_FSIZE = 1 MB (not root, no tmpfs)")
+    try:
+        kb = t.Kebun(server_extra="recordings = %s\ngrace = 1s\nsegment_duration = 1s" % mnt,
+                     stream_extra={"demo": "record = on"}, preexec=limits)
+        clip = t.make_clip(os.path.join(kb.dir, "noise.flv"), 8, noise=True, bitrate="4M")
+        pub = t.publish_file(kb.url(t.KEY), clip, loop=True)
+        t.require(kb.wait_log("publish started"), "publisher live")
+        c = Client("127.0.0.1", kb.port)
+        c.connect()
+        c.play("demo", c.create_stream())
+        first = last = None
+        start = time.monotonic()
+        freed = False
+        while time.monotonic() - start < 14:
+            m = c.read_message(timeout=5)
+            if m.type in (8, 9):
+                first = m.ts if first is None else first
+                last = m.ts
+            if not freed and "recording failed" in kb.log():
+                if mounted:
+                    os.unlink(filler)
+                freed = True
+        span = (last or 0) - (first or 0)
+        t.check(span >= 12000, "the player kept receiving in real time through the disk "
+                "failure", span, ">= 12000 ms in 14 s")
+        text = kb.log()
+        failed = [l for l in text.splitlines() if "recording failed" in l]
+        t.check(failed and ("No space left on device" in failed[0] or
+                            "File too large" in failed[0]),
+                "the failure is logged clearly", failed[:1], "recording failed: ... No space")
+        if mounted:
+            t.check(kb.wait_log("recording resumed as part", timeout=10),
+                    "recording resumes as a new part once space is back")
+        c.close()
+        t.stop(pub)
+        kb.stop()
+    finally:
+        if mounted:
+            t.run(["umount", "-l", mnt])
+
+
+def hostile_name():
+    import tempfile
+    d = tempfile.mkdtemp(prefix="kebun-hostile-")
+    conf = os.path.join(d, "k.conf")
+    with open(conf, "w") as f:
+        f.write("[server]\nrecordings = %s/rec\n[stream ../../etc]\nkey = abcdefgh123\n"
+                "record = on\n" % d)
+    r = t.run([t.KEBUN, "--check-config", conf])
+    t.check(r.returncode == 1 and "a stream name is" in r.stderr,
+            "a stream name with .. and / is refused", r.stderr, "refused")
+    p = subprocess.run([t.KEBUN, "-c", conf, "--listen", "127.0.0.1:%d" % t.free_port()],
+                       capture_output=True, text=True, timeout=10)
+    t.check(p.returncode == 1 and not os.path.exists(os.path.join(d, "rec")),
+            "kebun refuses to start and creates no file", (p.returncode, os.listdir(d)),
+            (1, ["k.conf"]))
+
+
+def main():
+    extra = "grace = %ds\nsegment_duration = %ds" % (GRACE_S, SEGMENT_S)
+    kb = t.Kebun(server_extra=extra, stream_extra={"demo": "record = on"})
+    whole_broadcast(kb)
+    grace(kb)
+    kb2 = crash(kb)
+    kb2.stop()
+    disk_full(kb)
+    hostile_name()
+    return t.finish()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,690 @@
+/* kebun recorder test driver: feeds FLV files (made by ffmpeg) through the
+ * recorder's public API the way the relay does, and runs the checks that
+ * need the library from the inside. test_recorder.py drives it and judges
+ * the files it writes with ffprobe/ffmpeg.
+ *
+ *   rec_tool record DIR STREAM [options] FLV [FLV...]
+ *       one broadcast; between two FLVs the publisher "leaves" (kb_rec_gap)
+ *       and returns with the next file, its timestamps continuing 1 ms after
+ *       the last, as the relay's timeline does.
+ *       --format fmp4|mpegts  --segment MS  --thumb MS  --export 0|1
+ *       --queue BYTES  --ts-offset N (added to every timestamp, mod 2^32)
+ *       --pace X (X times real time; 0 = as fast as possible)
+ *       --limit-ms MS (only the first MS of each file)  --no-end
+ *       --fsize BYTES (RLIMIT_FSIZE for the disk-full test without root)
+ *   rec_tool recover DIR                  the start-up recovery pass only
+ *   rec_tool export DIR STREAM/RECORDING  kb_recorder_export, waits for it
+ *   rec_tool retention DIR STREAM MAX_AGE_MS MAX_BYTES [LIVE_FLV]
+ *   rec_tool unit DIR FLV                 names, queue bound, status
+ *   rec_tool garbage DIR SEED             random tag bodies: no crash, no leak
+ *
+ * Log lines go to stderr as "LEVEL stream=NAME text"; `record` prints the
+ * final status on stdout as key=value lines.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <dirent.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libavformat/avformat.h>
+
+#include "recorder/internal.h"
+#include "recorder/recorder.h"
+#include "relay/rtmp/flv.h"
+#include "relay/rtmp/msg.h"
+
+static int failures;
+
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond);               \
+            failures++;                                                                            \
+        }                                                                                          \
+    } while (0)
+
+#define CHECK_EQ(a, b)                                                                             \
+    do {                                                                                           \
+        long long a_ = (long long)(a), b_ = (long long)(b);                                        \
+        if (a_ != b_) {                                                                            \
+            fprintf(stderr, "%s:%d: CHECK_EQ(%s, %s) failed\n  left:  %lld\n  right: %lld\n",      \
+                    __FILE__, __LINE__, #a, #b, a_, b_);                                           \
+            failures++;                                                                            \
+        }                                                                                          \
+    } while (0)
+
+__attribute__((format(printf, 3, 0))) static void log_cb(int level, const char *stream,
+                                                         const char *fmt, va_list ap)
+{
+    static const char *const names[] = {"error", "warn", "info", "debug"};
+    char line[1024];
+    int n = snprintf(line, sizeof(line), "%s", names[level & 3]);
+    if (stream)
+        n += snprintf(line + n, sizeof(line) - (size_t)n, " stream=%s", stream);
+    n += snprintf(line + n, sizeof(line) - (size_t)n, " ");
+    vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+    fprintf(stderr, "%s\n", line);
+    fflush(stderr);
+}
+
+/* ---- FLV ---------------------------------------------------------------- */
+
+/* An FLV file, or any file libavformat reads (mp4 with HEVC or AV1) turned
+ * into the Enhanced RTMP messages a newer publisher (OBS, FFmpeg >= 6.1)
+ * would send: hvc1/av01 SequenceStart + CodedFrames, AAC as legacy tags. */
+struct flv {
+    uint8_t *buf;
+    size_t len, pos;
+    AVFormatContext *ic;
+    AVPacket *pkt;
+    int vi, ai;
+    int hdrs;      ///< sequence headers sent
+    int64_t first; ///< ms subtracted from every timestamp
+};
+
+static struct kb_msg *av_msg(uint8_t type, uint32_t ts, const uint8_t *hdr, size_t hn,
+                             const uint8_t *p, size_t n)
+{
+    struct kb_msg *m = kb_msg_new(type, ts, 1, (uint32_t)(hn + n));
+    if (!m)
+        return NULL;
+    memcpy(m->data, hdr, hn);
+    if (n)
+        memcpy(m->data + hn, p, n);
+    m->len = (uint32_t)(hn + n);
+    kb_flv_classify(m);
+    return m;
+}
+
+static const char *fourcc(enum AVCodecID id)
+{
+    return id == AV_CODEC_ID_HEVC ? "hvc1" : id == AV_CODEC_ID_AV1 ? "av01" : "avc1";
+}
+
+static struct kb_msg *av_next(struct flv *f)
+{
+    AVStream *vs = f->vi >= 0 ? f->ic->streams[f->vi] : NULL;
+    AVStream *as = f->ai >= 0 ? f->ic->streams[f->ai] : NULL;
+    if (f->hdrs == 0 && vs) {
+        f->hdrs = 1;
+        uint8_t h[5] = {0x80 | (1 << 4) | 0};
+        memcpy(h + 1, fourcc(vs->codecpar->codec_id), 4);
+        return av_msg(9, 0, h, 5, vs->codecpar->extradata, (size_t)vs->codecpar->extradata_size);
+    }
+    if (f->hdrs <= 1 && as) {
+        f->hdrs = 2;
+        uint8_t h[2] = {0xaf, 0};
+        return av_msg(8, 0, h, 2, as->codecpar->extradata, (size_t)as->codecpar->extradata_size);
+    }
+    f->hdrs = 2;
+    for (;;) {
+        av_packet_unref(f->pkt);
+        if (av_read_frame(f->ic, f->pkt) < 0)
+            return NULL;
+        AVStream *st = f->ic->streams[f->pkt->stream_index];
+        const AVRational ms = {1, 1000};
+        int64_t dts = av_rescale_q(f->pkt->dts, st->time_base, ms) - f->first;
+        if (st == vs) {
+            int32_t cts = (int32_t)(av_rescale_q(f->pkt->pts, st->time_base, ms) -
+                                    av_rescale_q(f->pkt->dts, st->time_base, ms));
+            int key = (f->pkt->flags & AV_PKT_FLAG_KEY) != 0;
+            enum AVCodecID id = vs->codecpar->codec_id;
+            uint8_t h[8] = {(uint8_t)(0x80 | ((key ? 1 : 2) << 4) | 1)};
+            memcpy(h + 1, fourcc(id), 4);
+            size_t hn = 5;
+            if (id != AV_CODEC_ID_AV1) {
+                h[5] = (uint8_t)(cts >> 16), h[6] = (uint8_t)(cts >> 8), h[7] = (uint8_t)cts;
+                hn = 8;
+            }
+            return av_msg(9, (uint32_t)dts, h, hn, f->pkt->data, (size_t)f->pkt->size);
+        }
+        if (st == as) {
+            uint8_t h[2] = {0xaf, 1};
+            return av_msg(8, (uint32_t)dts, h, 2, f->pkt->data, (size_t)f->pkt->size);
+        }
+    }
+}
+
+static int av_open(struct flv *f, const char *path)
+{
+    if (avformat_open_input(&f->ic, path, NULL, NULL) < 0 ||
+        avformat_find_stream_info(f->ic, NULL) < 0) {
+        fprintf(stderr, "%s: cannot read\n", path);
+        return -1;
+    }
+    f->vi = av_find_best_stream(f->ic, AVMEDIA_TYPE_VIDEO, -1, -1, NULL, 0);
+    f->ai = av_find_best_stream(f->ic, AVMEDIA_TYPE_AUDIO, -1, -1, NULL, 0);
+    f->pkt = av_packet_alloc();
+    /* mp4 with B-frames starts its dts below 0; the RTMP timeline at 0. */
+    f->first = INT64_MAX;
+    for (unsigned i = 0; i < f->ic->nb_streams; i++) {
+        AVStream *st = f->ic->streams[i];
+        int64_t s = st->start_time != AV_NOPTS_VALUE ? st->start_time : 0;
+        if (st->codecpar->codec_type == AVMEDIA_TYPE_VIDEO && st->codecpar->video_delay)
+            s -= av_rescale_q(st->codecpar->video_delay, av_inv_q(st->avg_frame_rate),
+                              st->time_base);
+        int64_t ms = av_rescale_q(s, st->time_base, (AVRational){1, 1000});
+        if (ms < f->first)
+            f->first = ms;
+    }
+    if (f->first == INT64_MAX)
+        f->first = 0;
+    return f->pkt ? 0 : -1;
+}
+
+static void flv_close(struct flv *f)
+{
+    free(f->buf);
+    av_packet_free(&f->pkt);
+    avformat_close_input(&f->ic);
+}
+
+static int flv_open(struct flv *f, const char *path)
+{
+    memset(f, 0, sizeof(*f));
+    f->vi = f->ai = -1;
+    size_t plen = strlen(path);
+    if (plen < 4 || strcmp(path + plen - 4, ".flv") != 0)
+        return av_open(f, path);
+    FILE *fp = fopen(path, "rb");
+    if (!fp) {
+        fprintf(stderr, "%s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    fseek(fp, 0, SEEK_END);
+    long n = ftell(fp);
+    fseek(fp, 0, SEEK_SET);
+    f->buf = malloc((size_t)n);
+    if (!f->buf || fread(f->buf, 1, (size_t)n, fp) != (size_t)n || n < 13 ||
+        memcmp(f->buf, "FLV", 3) != 0) {
+        fprintf(stderr, "%s: not an FLV file\n", path);
+        fclose(fp);
+        free(f->buf);
+        return -1;
+    }
+    fclose(fp);
+    f->len = (size_t)n;
+    uint32_t hdr = (uint32_t)f->buf[5] << 24 | f->buf[6] << 16 | f->buf[7] << 8 | f->buf[8];
+    f->pos = hdr + 4;
+    return 0;
+}
+
+/* The next tag as a classified message, NULL at the end. */
+static struct kb_msg *flv_next(struct flv *f, uint32_t offset)
+{
+    if (f->ic)
+        return av_next(f);
+    while (f->pos + 11 <= f->len) {
+        const uint8_t *p = f->buf + f->pos;
+        uint8_t type = p[0] & 0x1f;
+        uint32_t size = (uint32_t)p[1] << 16 | p[2] << 8 | p[3];
+        uint32_t ts = (uint32_t)p[7] << 24 | (uint32_t)p[4] << 16 | p[5] << 8 | p[6];
+        if (f->pos + 11 + size > f->len)
+            return NULL;
+        f->pos += 11 + size + 4;
+        if (type != 8 && type != 9 && type != 18)
+            continue;
+        struct kb_msg *m = kb_msg_new_copy(type, ts + offset, 1, p + 11, size);
+        if (!m)
+            return NULL;
+        kb_flv_classify(m);
+        return m;
+    }
+    return NULL;
+}
+
+static int64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void print_status(struct kb_rec_stream *s, const char *when)
+{
+    struct kb_rec_status st;
+    kb_rec_status(s, &st);
+    printf("%s.state=%d\n%s.dir=%s\n%s.file=%s\n%s.bytes=%llu\n%s.segments=%u\n%s.parts=%u\n"
+           "%s.dropped=%llu\n%s.last_error=%s\n",
+           when, st.state, when, st.dir, when, st.file, when, (unsigned long long)st.bytes, when,
+           st.segments, when, st.parts, when, (unsigned long long)st.dropped, when, st.last_error);
+}
+
+static void wait_idle(struct kb_rec_stream *s)
+{
+    while (kb__queued_bytes(s) > 0)
+        usleep(2000);
+    usleep(50000);
+}
+
+static int cmd_record(int argc, char **argv)
+{
+    if (argc < 3) {
+        fprintf(stderr, "usage: rec_tool record DIR STREAM [options] FLV...\n");
+        return 2;
+    }
+    struct kb_recorder_conf conf = {
+        .dir = argv[1],
+        .segment_ms = 4000,
+        .format = KB_REC_FMP4,
+        .queue_bytes = 64u << 20,
+        .thumb_interval_ms = 0,
+        .export_mp4 = 1,
+        .log = log_cb,
+    };
+    const char *stream = argv[2];
+    double pace = 0;
+    uint32_t offset = 0, limit_ms = 0;
+    int end = 1;
+    int i = 3;
+    for (; i < argc && strncmp(argv[i], "--", 2) == 0; i += 2) {
+        const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : "";
+        if (strcmp(o, "--format") == 0)
+            conf.format = strcmp(v, "mpegts") == 0 ? KB_REC_MPEGTS : KB_REC_FMP4;
+        else if (strcmp(o, "--segment") == 0)
+            conf.segment_ms = (uint32_t)atoi(v);
+        else if (strcmp(o, "--thumb") == 0)
+            conf.thumb_interval_ms = (uint32_t)atoi(v);
+        else if (strcmp(o, "--export") == 0)
+            conf.export_mp4 = atoi(v);
+        else if (strcmp(o, "--queue") == 0)
+            conf.queue_bytes = strtoull(v, NULL, 10);
+        else if (strcmp(o, "--ts-offset") == 0)
+            offset = (uint32_t)strtoul(v, NULL, 10);
+        else if (strcmp(o, "--pace") == 0)
+            pace = atof(v);
+        else if (strcmp(o, "--limit-ms") == 0)
+            limit_ms = (uint32_t)atoi(v);
+        else if (strcmp(o, "--no-end") == 0)
+            end = 0, i--;
+        else if (strcmp(o, "--fsize") == 0) {
+            struct rlimit rl = {strtoull(v, NULL, 10), strtoull(v, NULL, 10)};
+            signal(SIGXFSZ, SIG_IGN); /* a write past the limit fails with EFBIG */
+            setrlimit(RLIMIT_FSIZE, &rl);
+        } else {
+            fprintf(stderr, "unknown option %s\n", o);
+            return 2;
+        }
+    }
+    struct kb_recorder *r;
+    int err = kb_recorder_new(&conf, &r);
+    if (err < 0) {
+        fprintf(stderr, "kb_recorder_new: %s\n", strerror(-err));
+        return 1;
+    }
+    struct kb_rec_stream *s = kb_recorder_stream(r, stream, NULL);
+    if (!s) {
+        kb_recorder_free(r);
+        return 1;
+    }
+    kb_rec_begin(s);
+    uint32_t last = offset;
+    int have_last = 0;
+    int64_t t0 = now_us();
+    uint32_t media0 = 0;
+    for (int f = i; f < argc; f++) {
+        struct flv flv;
+        if (flv_open(&flv, argv[f]) < 0) {
+            kb_recorder_free(r);
+            return 1;
+        }
+        if (f > i)
+            kb_rec_gap(s);
+        /* The next file continues the timeline 1 ms after the last message. */
+        uint32_t shift = offset, first = 0;
+        int started = 0;
+        struct kb_msg *m;
+        while ((m = flv_next(&flv, 0))) {
+            uint32_t ts = m->timestamp;
+            if (!started) {
+                started = 1;
+                first = ts;
+                shift = have_last ? last + 1 - first : offset;
+                if (!have_last)
+                    media0 = ts;
+            }
+            if (limit_ms && ts - first > limit_ms) {
+                kb_msg_unref(m);
+                break;
+            }
+            m->timestamp = ts + shift;
+            if (pace > 0) {
+                int64_t due =
+                    t0 + (int64_t)((double)(m->timestamp - offset - media0) * 1000 / pace);
+                int64_t wait = due - now_us();
+                if (wait > 0)
+                    usleep((useconds_t)wait);
+            }
+            last = m->timestamp;
+            have_last = 1;
+            kb_rec_msg(s, m);
+            kb_msg_unref(m);
+        }
+        flv_close(&flv);
+    }
+    if (!end) {
+        /* Simulate a crash at the end: the process dies with the recording open. */
+        wait_idle(s);
+        print_status(s, "live");
+        fflush(stdout);
+        _exit(0);
+    }
+    wait_idle(s);
+    print_status(s, "live");
+    kb_rec_end(s);
+    wait_idle(s);
+    print_status(s, "end");
+    kb_recorder_free(r);
+    return 0;
+}
+
+static int cmd_recover(int argc, char **argv)
+{
+    if (argc < 2)
+        return 2;
+    struct kb_recorder_conf conf = {.dir = argv[1], .log = log_cb};
+    struct kb_recorder *r;
+    int err = kb_recorder_new(&conf, &r);
+    if (err < 0)
+        return 1;
+    kb_recorder_free(r);
+    return 0;
+}
+
+struct done_wait {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int done, err;
+};
+
+static void export_done(void *ud, int err)
+{
+    struct done_wait *w = ud;
+    pthread_mutex_lock(&w->lock);
+    w->done = 1;
+    w->err = err;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+}
+
+static int cmd_export(int argc, char **argv)
+{
+    if (argc < 3)
+        return 2;
+    struct kb_recorder_conf conf = {.dir = argv[1], .log = log_cb};
+    struct kb_recorder *r;
+    if (kb_recorder_new(&conf, &r) < 0)
+        return 1;
+    struct done_wait w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+    int err = kb_recorder_export(r, argv[2], export_done, &w);
+    if (err == 0) {
+        pthread_mutex_lock(&w.lock);
+        while (!w.done)
+            pthread_cond_wait(&w.cond, &w.lock);
+        pthread_mutex_unlock(&w.lock);
+        err = w.err;
+    }
+    kb_recorder_free(r);
+    printf("export=%d\n", err);
+    return err == 0 ? 0 : 1;
+}
+
+static int cmd_retention(int argc, char **argv)
+{
+    if (argc < 5)
+        return 2;
+    struct kb_recorder_conf conf = {.dir = argv[1], .log = log_cb, .export_mp4 = 0};
+    struct kb_rec_limits lim = {strtoull(argv[3], NULL, 10), strtoull(argv[4], NULL, 10)};
+    struct kb_recorder *r;
+    if (kb_recorder_new(&conf, &r) < 0)
+        return 1;
+    if (argc < 6) {
+        /* Retention runs when the stream's handle is made. */
+        kb_recorder_stream(r, argv[2], &lim);
+        kb_recorder_free(r);
+        return 0;
+    }
+    /* A live recording, then new limits (as a config reload would bring):
+     * the older ones go, the live one stays. */
+    struct kb_rec_stream *s = kb_recorder_stream(r, argv[2], NULL);
+    struct flv flv;
+    if (!s || flv_open(&flv, argv[5]) < 0) {
+        kb_recorder_free(r);
+        return 1;
+    }
+    kb_rec_begin(s);
+    struct kb_msg *m;
+    while ((m = flv_next(&flv, 0))) {
+        int stop = m->timestamp > 5000;
+        kb_rec_msg(s, m);
+        kb_msg_unref(m);
+        if (stop)
+            break;
+    }
+    flv_close(&flv);
+    wait_idle(s);
+    kb_recorder_stream(r, argv[2], &lim);
+    wait_idle(s);
+    kb_recorder_free(r); /* shutdown: the live one completes, no retention */
+    return 0;
+}
+
+static int dir_entries(const char *path)
+{
+    DIR *d = opendir(path);
+    if (!d)
+        return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+            n++;
+    closedir(d);
+    return n;
+}
+
+static void unit_names(const char *dir)
+{
+    struct kb_recorder_conf conf = {.dir = dir, .log = log_cb};
+    struct kb_recorder *r;
+    CHECK_EQ(kb_recorder_new(&conf, &r), 0);
+    char longname[80];
+    memset(longname, 'a', 65);
+    longname[65] = 0;
+    const char *bad[] = {"",    ".",    "..",        "a/b",     "../x",
+                         "x\n", "a\\b", "tab\tname", "del\x7f", longname};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct kb_rec_stream *s = kb_recorder_stream(r, bad[i], NULL);
+        CHECK(s == NULL);
+        kb_rec_begin(s); /* NULL handles are ignored */
+        kb_rec_end(s);
+    }
+    longname[64] = 0; /* 64 bytes is allowed */
+    CHECK(kb_recorder_stream(r, longname, NULL) != NULL);
+    CHECK(kb_recorder_stream(r, "..hidden-but-fine", NULL) != NULL);
+    const char *bad_rec[] = {"../x", "a/../b", "a/b/c", "a", "/a/b", "a/", "a/..", "./b"};
+    for (size_t i = 0; i < sizeof(bad_rec) / sizeof(bad_rec[0]); i++)
+        CHECK_EQ(kb_recorder_export(r, bad_rec[i], NULL, NULL), -EINVAL);
+    kb_recorder_free(r);
+    /* Nothing was created for any of them: only the root exists, empty. */
+    CHECK_EQ(dir_entries(dir), 0);
+}
+
+/* A held worker lets the queue fill: past the bound messages are skipped
+ * and counted, sequence headers still pass, and after the worker drains
+ * it, the stream resumes at a keyframe (the recording decodes cleanly). */
+static void unit_queue(const char *dir, const char *flv_path)
+{
+    const uint64_t bound = 128 * 1024;
+    struct kb_recorder_conf conf = {
+        .dir = dir, .segment_ms = 4000, .queue_bytes = bound, .log = log_cb, .export_mp4 = 0};
+    struct kb_recorder *r;
+    CHECK_EQ(kb_recorder_new(&conf, &r), 0);
+    struct kb_rec_stream *s = kb_recorder_stream(r, "queue", NULL);
+    CHECK(s != NULL);
+    struct flv flv;
+    if (!s || flv_open(&flv, flv_path) < 0) {
+        failures++;
+        kb_recorder_free(r);
+        return;
+    }
+    struct kb_rec_status st;
+    kb_rec_status(s, &st);
+    CHECK_EQ(st.state, KB_REC_IDLE);
+    kb__recorder_hold(r, 1);
+    kb_rec_begin(s);
+    struct kb_msg *m, *vhdr = NULL;
+    int held = 1;
+    while ((m = flv_next(&flv, 0))) {
+        if ((m->flags & KB_MSGF_SEQHDR) && (m->flags & KB_MSGF_VIDEO) && !vhdr)
+            vhdr = kb_msg_ref(m);
+        uint32_t ts = m->timestamp;
+        int key = (m->flags & KB_MSGF_KEY) != 0;
+        kb_rec_msg(s, m);
+        kb_msg_unref(m);
+        if (held && ts > 12000) {
+            kb_rec_status(s, &st);
+            CHECK(st.dropped > 0);
+            CHECK(kb__queued_bytes(s) <= bound);
+            /* A sequence header is never skipped, even over the bound. */
+            uint64_t before = kb__queued_bytes(s);
+            kb_rec_msg(s, vhdr);
+            CHECK_EQ(kb__queued_bytes(s), before + vhdr->len);
+            kb__recorder_hold(r, 0);
+            held = 0;
+            wait_idle(s);
+            kb_rec_status(s, &st);
+            CHECK_EQ(st.state, KB_REC_RECORDING);
+            CHECK(st.dir[0] != 0);
+        }
+        /* Once released, the worker keeps up when fed at a sane pace. */
+        if (!held && key)
+            wait_idle(s);
+    }
+    kb_msg_unref(vhdr);
+    flv_close(&flv);
+    uint64_t dropped;
+    kb_rec_status(s, &st);
+    dropped = st.dropped;
+    CHECK(dropped > 0);
+    kb_rec_end(s);
+    wait_idle(s);
+    kb_rec_status(s, &st);
+    CHECK_EQ(st.state, KB_REC_IDLE);
+    kb_recorder_free(r);
+    printf("queue_dropped=%llu\n", (unsigned long long)dropped);
+}
+
+/* Hostile input: random tag bodies behind plausible headers (sequence
+ * headers with garbage records, frames that are noise, truncated tags,
+ * timestamps that jump both ways). The recorder may refuse all of it; it
+ * must not crash, leak or hang. */
+static int cmd_garbage(int argc, char **argv)
+{
+    if (argc < 3)
+        return 2;
+    struct kb_recorder_conf conf = {.dir = argv[1],
+                                    .log = log_cb,
+                                    .export_mp4 = 1,
+                                    .segment_ms = 1000,
+                                    .thumb_interval_ms = 500};
+    unsigned seed = (unsigned)atoi(argv[2]);
+    struct kb_recorder *r;
+    if (kb_recorder_new(&conf, &r) < 0)
+        return 1;
+    struct kb_rec_stream *s = kb_recorder_stream(r, "garbage", NULL);
+    static const uint8_t heads[][5] = {
+        {0x17, 0, 0, 0, 0},         /* AVC sequence header */
+        {0x17, 1, 0, 0, 0},         /* AVC keyframe */
+        {0x27, 1, 0, 0, 0},         /* AVC inter frame */
+        {0x90, 'h', 'v', 'c', '1'}, /* E-RTMP HEVC SequenceStart */
+        {0x91, 'h', 'v', 'c', '1'}, /* E-RTMP HEVC CodedFrames, key */
+        {0x90, 'a', 'v', '0', '1'}, /* E-RTMP AV1 SequenceStart */
+        {0x93, 'a', 'v', '0', '1'}, /* E-RTMP AV1 CodedFramesX, key */
+        {0xaf, 0, 0, 0, 0},         /* AAC sequence header */
+        {0xaf, 1, 0, 0, 0},         /* AAC frame */
+        {0x9f, 'm', 'p', '4', 'a'}, /* E-RTMP AAC, bad packet type */
+        {0x2f, 1, 0, 0, 0},         /* MP3 */
+    };
+    /* Valid-looking records now and then, so parts really open. */
+    static const uint8_t avcc[] = {1,    0x42, 0xc0, 0x1e, 0xff, 0xe1, 0,    4,   0x67,
+                                   0x42, 0xc0, 0x1e, 1,    0,    2,    0x68, 0xce};
+    static const uint8_t asc[] = {0x12, 0x10};
+    uint32_t ts = 0;
+    kb_rec_begin(s);
+    for (int i = 0; i < 3000; i++) {
+        seed = seed * 1103515245u + 12345u;
+        unsigned h = (seed >> 8) % (sizeof(heads) / sizeof(heads[0]));
+        uint8_t body[600];
+        size_t n = 1 + (seed >> 4) % sizeof(body);
+        for (size_t j = 0; j < n; j++) {
+            seed = seed * 1103515245u + 12345u;
+            body[j] = (uint8_t)(seed >> 16);
+        }
+        memcpy(body, heads[h], n < 5 ? n : 5);
+        if (h == 0 && (seed & 1) && n >= 5 + sizeof(avcc))
+            memcpy(body + 5, avcc, sizeof(avcc)), n = 5 + sizeof(avcc);
+        if (h == 7 && (seed & 1))
+            memcpy(body + 2, asc, sizeof(asc)), n = 4;
+        /* Mostly forward, sometimes backwards or far ahead. */
+        ts += (seed & 0xf000) == 0xf000 ? 0x80000000u : (seed & 0x700) == 0x700 ? -500u : 20;
+        struct kb_msg *m = kb_msg_new_copy(h < 7 ? 9 : 8, ts, 1, body, (uint32_t)n);
+        if (!m)
+            break;
+        kb_flv_classify(m);
+        kb_rec_msg(s, m);
+        kb_msg_unref(m);
+        if (i % 1000 == 999)
+            kb_rec_gap(s);
+    }
+    kb_rec_end(s);
+    kb_recorder_free(r);
+    return 0;
+}
+
+static int cmd_unit(int argc, char **argv)
+{
+    if (argc < 3)
+        return 2;
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/names", argv[1]);
+    mkdir(argv[1], 0755);
+    unit_names(path);
+    snprintf(path, sizeof(path), "%s/queue", argv[1]);
+    unit_queue(path, argv[2]);
+    if (failures)
+        fprintf(stderr, "%d check(s) failed\n", failures);
+    return failures ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (argc < 2) {
+        fprintf(stderr, "usage: rec_tool record|recover|export|retention|unit ...\n");
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "record") == 0)
+        return cmd_record(argc - 1, argv + 1);
+    if (strcmp(cmd, "recover") == 0)
+        return cmd_recover(argc - 1, argv + 1);
+    if (strcmp(cmd, "export") == 0)
+        return cmd_export(argc - 1, argv + 1);
+    if (strcmp(cmd, "retention") == 0)
+        return cmd_retention(argc - 1, argv + 1);
+    if (strcmp(cmd, "unit") == 0)
+        return cmd_unit(argc - 1, argv + 1);
+    if (strcmp(cmd, "garbage") == 0)
+        return cmd_garbage(argc - 1, argv + 1);
+    fprintf(stderr, "unknown command %s\n", cmd);
+    return 2;
+}
