@@ -40,7 +40,7 @@ static const char *const phase_names[] = {
 /* Waiting for a keyframe: at the start, or after skipping (counted). */
 enum { WAIT_NONE, WAIT_START, WAIT_SKIP };
 
-static int64_t wall_ms(void)
+int64_t kb_wall_ms(void)
 {
     struct timeval tv;
     gettimeofday(&tv, NULL);
@@ -62,7 +62,7 @@ static void set_state(struct kb_output *o, enum kb_output_state st)
 {
     if (o->state != st) {
         o->state = st;
-        o->since = wall_ms();
+        o->since = kb_wall_ms();
     }
 }
 
@@ -130,7 +130,7 @@ static void schedule_retry(struct kb_output *o)
 static void fail(struct kb_output *o, const char *why)
 {
     snprintf(o->last_error, sizeof(o->last_error), "%s", why);
-    o->last_error_at = wall_ms();
+    o->last_error_at = kb_wall_ms();
     olog(o, KB_LOG_WARN, "%s", why);
     uv_timer_stop(&o->timer);
     if (o->s) {
@@ -174,7 +174,7 @@ static void try_next_address(struct kb_output *o)
         if (r < 0) {
             /* A CA file that does not load will not load on retry either. */
             snprintf(o->last_error, sizeof(o->last_error), "%s", err);
-            o->last_error_at = wall_ms();
+            o->last_error_at = kb_wall_ms();
             olog(o, KB_LOG_ERROR, "%s (fix the config and reload)", err);
             uv_timer_stop(&o->timer);
             set_state(o, KB_OUT_FAILED);
@@ -431,7 +431,7 @@ void kb__output_closed(struct kb_output *o, struct kb_session *s, const char *wh
         else
             snprintf(msg, sizeof(msg), "%s while %s", why, phase_names[phase]);
         snprintf(o->last_error, sizeof(o->last_error), "%s", msg);
-        o->last_error_at = wall_ms();
+        o->last_error_at = kb_wall_ms();
         olog(o, KB_LOG_WARN, "%s", msg);
     }
     if (phase == PH_LIVE && uv_now(o->srv->loop) - o->live_at >= STABLE_MS) {
@@ -574,7 +574,7 @@ struct kb_output *kb_output_new(struct kb_server *srv, struct kb_stream *st,
     o->srv = srv;
     o->stream = st;
     snprintf(o->stream_name, sizeof(o->stream_name), "%s", st->name);
-    o->since = wall_ms();
+    o->since = kb_wall_ms();
     o->sink.ops = &output_sink_ops;
     uv_timer_init(srv->loop, &o->timer);
     o->timer.data = o;

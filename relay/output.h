@@ -82,6 +82,8 @@ void kb_outputs_sweep(struct kb_server *srv, uint64_t now);
 /* Shutdown: remove them all. */
 void kb_outputs_stop(struct kb_server *srv);
 const char *kb_output_state_name(enum kb_output_state s);
+/* UTC milliseconds (state times). */
+int64_t kb_wall_ms(void);
 
 /* From the connection (session.c). */
 void kb__output_connected(struct kb_output *o, int status);

@@ -225,14 +225,25 @@ void kb_server_log_status(struct kb_server *srv)
         kb_log(KB_LOG_INFO, st->name, st->publisher ? st->publisher->peer : NULL,
                "status: %s, %d player(s), %llu messages in this session", bcast_names[st->bcast],
                players, (unsigned long long)st->msgs_in);
+        struct kb_rec_status rs;
+        kb_record_status(srv, st, &rs);
+        static const char *const rec_names[] = {"idle", "waiting", "recording", "failed"};
+        if (rs.state != KB_REC_IDLE || rs.dir[0])
+            kb_log(KB_LOG_INFO, st->name, NULL,
+                   "status: recording %s, %s%s%s, %u segments, %llu bytes, %u part(s), %llu "
+                   "dropped, last error: %s",
+                   rec_names[rs.state], rs.dir[0] ? rs.dir : "-", rs.file[0] ? "/" : "", rs.file,
+                   rs.segments, (unsigned long long)rs.bytes, rs.parts,
+                   (unsigned long long)rs.dropped, rs.last_error[0] ? rs.last_error : "none");
     }
     for (struct kb_output *o = srv->outputs; o; o = o->next) {
         if (o->removing)
             continue;
         kb_log(KB_LOG_INFO, o->stream_name, o->conf->masked,
-               "status: push %s %s, %llu bytes and %llu messages sent, %llu bit/s, %llu "
-               "dropped, %llu reconnects, last error: %s",
-               o->conf->name, kb_output_state_name(o->state), (unsigned long long)o->bytes_sent,
+               "status: push %s %s for %.0f s, %llu bytes and %llu messages sent, %llu bit/s, "
+               "%llu dropped, %llu reconnects, last error: %s",
+               o->conf->name, kb_output_state_name(o->state),
+               (double)(kb_wall_ms() - o->since) / 1000.0, (unsigned long long)o->bytes_sent,
                (unsigned long long)o->msgs_sent, (unsigned long long)o->bitrate,
                (unsigned long long)o->drops, (unsigned long long)o->reconnects,
                o->last_error[0] ? o->last_error : "none");

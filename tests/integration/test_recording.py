@@ -88,6 +88,10 @@ def count_frames(path, kind):
 
 def whole_broadcast(kb):
     pub = t.publish_lavfi(kb.url(t.KEY), 12, size="640x360", gop=30)
+    time.sleep(6)
+    os.kill(kb.proc.pid, signal.SIGUSR1)
+    t.check(kb.wait_log("status: recording recording, demo/", timeout=3),
+            "SIGUSR1 status shows the recording in progress with its directory")
     t.require(pub.wait(60) == 0, "publisher ran 12 s")
     recs = recordings(kb)
     t.require(len(recs) == 1, "one recording for the broadcast", recs, 1)
