@@ -12,7 +12,10 @@
 #define MAX_IOV 64           ///< buffers per write call
 #define Q_FIRST 32           ///< first queue allocation (entries)
 #define Q_MAX (1u << 16)     ///< queue entries; the byte bound usually hits first
-#define OUT_KEEP 4096        ///< proto.out capacity kept between bursts
+/* proto.out capacity kept between bursts. Players send a command or two
+ * and then only acknowledgements: an idle buffer would be most of their
+ * memory, so it is released unless it is tiny. */
+#define OUT_KEEP 512
 #define FLUSH_EARLY (64 * 1024) ///< queued bytes that do not wait for the flush tick
 
 /* Every read lands in one buffer shared by all sessions: reads are handled
