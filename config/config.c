@@ -142,7 +142,7 @@ int kb_config_parse_listen(const char *v, struct kb_listen_conf *l)
             hostlen = (size_t)(colon - v);
         }
     }
-    if (hostlen >= sizeof(l->host))
+    if (hostlen >= sizeof(l->host) || (*v == '[' && hostlen == 0))
         return -EINVAL;
     if (hostlen == 0) {
         strcpy(l->host, "0.0.0.0");

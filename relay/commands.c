@@ -341,8 +341,8 @@ static int on_close_stream(struct kb_session *s, const struct kb_cmd *c, const s
         return 0;
     uint32_t msid = m->stream_id;
     /* deleteStream names the stream id in its first argument. */
-    if (!unpublish && c->arg1 && c->arg1->type == KB_AMF_NUMBER)
-        msid = (uint32_t)c->arg1->num;
+    if (!unpublish)
+        kb_amf_u32(c->arg1, &msid);
     if (!unpublish && msid != s->msid)
         return 0;
     int err = 0;

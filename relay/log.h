@@ -24,6 +24,6 @@ int kb_log_enabled(enum kb_log_level level);
 void kb_log(enum kb_log_level level, const char *stream, const char *peer, const char *fmt,
             ...) __attribute__((format(printf, 4, 5)));
 void kb_vlog(enum kb_log_level level, const char *stream, const char *peer, const char *fmt,
-             va_list ap);
+             va_list ap) __attribute__((format(printf, 4, 0)));
 
 #endif

@@ -369,10 +369,9 @@ int kb__output_on_message(struct kb_output *o, struct kb_msg *m)
                 err = send_cmd(o, &b, 0);
             }
         } else if (o->phase == PH_CREATE && c.txn == 4) {
-            if (!c.arg1 || c.arg1->type != KB_AMF_NUMBER) {
-                fail(o, "platform answered createStream without a stream id");
+            if (kb_amf_u32(c.arg1, &o->msid) < 0) {
+                fail(o, "platform answered createStream without a valid stream id");
             } else {
-                o->msid = (uint32_t)c.arg1->num;
                 o->phase = PH_PUBLISH;
                 struct kb_cmd_builder b;
                 kb_proto_cmd_begin(&b, "publish", 5);

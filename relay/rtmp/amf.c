@@ -217,6 +217,17 @@ int kb_amf_str_eq(const struct kb_amf_node *node, const char *s)
     return node->str_len == len && memcmp(node->str, s, len) == 0;
 }
 
+int kb_amf_u32(const struct kb_amf_node *node, uint32_t *out)
+{
+    /* Converting NaN, a negative or a too large double is undefined in C,
+     * and the double comes from the peer. */
+    if (!node || node->type != KB_AMF_NUMBER || !(node->num >= 0) ||
+        !(node->num <= 4294967295.0))
+        return -1;
+    *out = (uint32_t)node->num;
+    return 0;
+}
+
 int kb_amf_str_copy(const struct kb_amf_node *node, char *dst, size_t cap)
 {
     if (!node || node->type != KB_AMF_STRING || cap == 0)

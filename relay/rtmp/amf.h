@@ -71,6 +71,9 @@ const struct kb_amf_node *kb_amf_prop(const struct kb_amf_doc *doc,
                                       const struct kb_amf_node *obj, const char *name);
 /* 1 when node is a string equal to s. */
 int kb_amf_str_eq(const struct kb_amf_node *node, const char *s);
+/* A number node as uint32 (stream ids). 0, or -1 when it is not a number
+ * in 0..2^32-1 (NaN and infinities included). */
+int kb_amf_u32(const struct kb_amf_node *node, uint32_t *out);
 /* Copy a string node into dst as a C string (truncating to cap-1 bytes).
  * Returns the string's full length, or -1 when node is not a string. */
 int kb_amf_str_copy(const struct kb_amf_node *node, char *dst, size_t cap);

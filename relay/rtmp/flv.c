@@ -41,6 +41,28 @@ enum {
 
 #define APT_MULTITRACK 5 ///< audio packet type of a multitrack audio tag
 
+/* An E-RTMP extended header: the packet type in byte 0's low nibble and
+ * a FourCC after it, except for multitrack tags (v2), whose real packet
+ * type shares the next byte with the multitrack type and whose FourCC
+ * follows (after the first track id when every track has its own codec).
+ * Returns the packet type and sets m->codec, or -1 when too short. */
+static int ex_header(struct kb_msg *m, uint8_t multitrack)
+{
+    const uint8_t *p = m->data;
+    int pkt = p[0] & 0x0f;
+    const uint8_t *cc = p + 1;
+    if (pkt == multitrack) {
+        if (m->len < 2)
+            return -1;
+        cc = (p[1] >> 4) == MT_MANY_CODECS ? p + 3 : p + 2;
+        pkt = p[1] & 0x0f;
+    }
+    if (m->len < (uint32_t)(cc - p) + 4)
+        return -1;
+    m->codec = fourcc_codec(cc);
+    return pkt;
+}
+
 static void classify_video(struct kb_msg *m)
 {
     const uint8_t *p = m->data;
@@ -50,20 +72,9 @@ static void classify_video(struct kb_msg *m)
     uint8_t frame_type;
     if (p[0] & 0x80) {
         frame_type = (p[0] >> 4) & 7;
-        uint8_t pkt = p[0] & 0x0f;
-        const uint8_t *cc = p + 1;
-        if (pkt == VPT_MULTITRACK) {
-            /* v2 multitrack: the real packet type shares the next byte with
-             * the multitrack type; the FourCC follows (after the first
-             * track id when every track has its own codec). */
-            if (m->len < 2)
-                return;
-            cc = (p[1] >> 4) == MT_MANY_CODECS ? p + 3 : p + 2;
-            pkt = p[1] & 0x0f;
-        }
-        if (m->len < (uint32_t)(cc - p) + 4)
+        int pkt = ex_header(m, VPT_MULTITRACK);
+        if (pkt < 0)
             return;
-        m->codec = fourcc_codec(cc);
         if (pkt == VPT_SEQUENCE_START || pkt == VPT_MPEG2TS_SEQUENCE_START)
             m->flags |= KB_MSGF_SEQHDR;
         else if (pkt == VPT_SEQUENCE_END)
@@ -97,17 +108,9 @@ static void classify_audio(struct kb_msg *m)
         return;
     uint8_t fmt = p[0] >> 4;
     if (fmt == KB_FLV_AUDIO_EX) {
-        uint8_t pkt = p[0] & 0x0f;
-        const uint8_t *cc = p + 1;
-        if (pkt == APT_MULTITRACK) {
-            if (m->len < 2)
-                return;
-            cc = (p[1] >> 4) == MT_MANY_CODECS ? p + 3 : p + 2;
-            pkt = p[1] & 0x0f;
-        }
-        if (m->len < (uint32_t)(cc - p) + 4)
+        int pkt = ex_header(m, APT_MULTITRACK);
+        if (pkt < 0)
             return;
-        m->codec = fourcc_codec(cc);
         /* SequenceStart and MultichannelConfig both configure the decoder. */
         if (pkt == 0 || pkt == 4)
             m->flags |= KB_MSGF_SEQHDR;

@@ -1018,6 +1018,34 @@ static int test_writer_growth(void)
     return 0;
 }
 
+/* Stream ids come from the peer as doubles; converting NaN or an out of
+ * range double to an integer is undefined, so kb_amf_u32 refuses them. */
+static int test_u32(void)
+{
+    struct kb_amf_node n = {.type = KB_AMF_NUMBER};
+    uint32_t v = 7;
+    const double bad[] = {-1.0, 4294967296.0, 1e300, -1e300};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        n.num = bad[i];
+        ASSERT_EQ(kb_amf_u32(&n, &v), -1);
+    }
+    n.num = 0.0 / 0.0; /* NaN */
+    ASSERT_EQ(kb_amf_u32(&n, &v), -1);
+    n.num = 1.0 / 0.0;
+    ASSERT_EQ(kb_amf_u32(&n, &v), -1);
+    ASSERT_EQ(v, 7);
+    n.num = 4294967295.0;
+    ASSERT_EQ(kb_amf_u32(&n, &v), 0);
+    ASSERT_EQ(v, 4294967295u);
+    n.num = 1.0;
+    ASSERT_EQ(kb_amf_u32(&n, &v), 0);
+    ASSERT_EQ(v, 1);
+    n.type = KB_AMF_STRING;
+    ASSERT_EQ(kb_amf_u32(&n, &v), -1);
+    ASSERT_EQ(kb_amf_u32(NULL, &v), -1);
+    return 0;
+}
+
 int main(void)
 {
     RUN(test_numbers);
@@ -1044,5 +1072,6 @@ int main(void)
     RUN(test_writer_long_strings);
     RUN(test_writer_sticky_error);
     RUN(test_writer_growth);
+    RUN(test_u32);
     return test_summary();
 }

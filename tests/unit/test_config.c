@@ -728,6 +728,7 @@ static int test_listen_parse(void)
         "",
         ":",
         "[::1]",
+        "[]:1935", /* empty brackets are not "every address" */
         "[::1]:",
         "[::1]1935",
         "[::1:1935",
