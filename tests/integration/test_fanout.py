@@ -71,8 +71,8 @@ def gop_cache(kb):
         else:
             t.check(span < 400, "nocache: no backlog, starts at the next keyframe", span, "< 400")
         t.log("%s: first media after %.0f ms" % (name, wait * 1000))
-    p1.wait(30)
-    p2.wait(30)
+    t.stop(p1)
+    t.stop(p2)
 
 
 def slow_player(kb):
@@ -105,17 +105,17 @@ def slow_player(kb):
 
     # Kernel socket buffers fill first (several MB on loopback); after that
     # every byte the stalled player is owed would stay in kebun.
-    read_for(6)
+    read_for(5)
     rss0 = t.rss_kib(kb.proc.pid)
-    n, span = read_for(10)
+    n, span = read_for(8)
     rss1 = t.rss_kib(kb.proc.pid)
     growth = rss1 - rss0
-    t.log("kebun RSS %d -> %d KiB (+%d KiB) while 20 MB went past the stalled player" %
+    t.log("kebun RSS %d -> %d KiB (+%d KiB) while 16 MB went past the stalled player" %
           (rss0, rss1, growth))
     t.check(growth < QUEUE // 1024 + 3072, "RSS grows by less than the player bound + 3 MiB",
             growth, "< %d KiB" % (QUEUE // 1024 + 3072))
-    t.check(span >= 8000, "the healthy player kept receiving in real time (10 s of stream in "
-            "10 s)", span, ">= 8000 ms")
+    t.check(span >= 6500, "the healthy player kept receiving in real time (8 s of stream in "
+            "8 s)", span, ">= 6500 ms")
     t.check(kb.wait_log("player too slow, skipping to the next keyframe"),
             "kebun logs that the stalled player skips")
     os.kill(stalled.pid, signal.SIGKILL)

@@ -73,7 +73,7 @@ def two_streams(kb):
     t.check((b.get("width"), b.get("height")) == (640, 360), "stream second carries its own video",
             (b.get("width"), b.get("height")), (640, 360))
     for p in (p1, p2):
-        p.wait(30)
+        t.stop(p)
 
 
 def watch(c, seconds):
