@@ -6,6 +6,7 @@ rtmpdump, GStreamer) and stops it with SIGTERM, failing when kebun does not
 exit cleanly or a sanitizer reported anything. Only processes the test
 started are killed, by PID.
 """
+import atexit
 import json
 import tempfile as _tempfile
 import os
@@ -23,6 +24,20 @@ KEY = "demo-key-change-me"
 
 _children = []
 _failures = []
+
+
+def _kill_children():
+    """Even when a test dies on an exception, the processes it started go."""
+    for p in _children:
+        if p.poll() is None:
+            try:
+                p.kill()
+                p.wait(5)
+            except Exception:
+                pass
+
+
+atexit.register(_kill_children)
 
 
 def log(msg):
