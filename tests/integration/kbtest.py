@@ -8,7 +8,6 @@ started are killed, by PID.
 """
 import atexit
 import json
-import tempfile as _tempfile
 import os
 import signal
 import socket
