@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define BATCH 64
 #define SPARE 8 ///< ring slots kept free for begin/gap/end
@@ -56,6 +57,13 @@ struct kb_rec_stream {
     struct kb__rec *rec;
     struct kb_rec_stream *next;
 };
+
+/* The worker drains the queues every TICK_MS, or at once when a stream
+ * has WAKE_BYTES waiting or a broadcast begins, pauses or ends. Recording
+ * is not latency-sensitive; batching a tick's messages keeps the cost per
+ * message to a lock and a pointer. */
+#define TICK_MS 100
+#define WAKE_BYTES (1024 * 1024)
 
 enum job_kind {
     JOB_EXPORT,
@@ -220,7 +228,11 @@ void kb_rec_msg(struct kb_rec_stream *s, struct kb_msg *m)
     struct item it = {.kind = IT_MSG, .m = kb_msg_ref(m)};
     ring_push(s, &it);
     s->bytes += m->len;
-    wake(r);
+    /* Media waits for the worker's next tick unless a lot has piled up:
+     * waking it for every frame would cost a futex wake and a context
+     * switch per message on both threads. */
+    if (s->bytes >= WAKE_BYTES)
+        wake(r);
     pthread_mutex_unlock(&r->lock);
     if (log_run)
         kb__log(r, KB__INFO, s->name,
@@ -388,7 +400,14 @@ static void *worker(void *arg)
         if (r->stop)
             break;
         r->idle = 1;
-        pthread_cond_wait(&r->cond, &r->lock);
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += TICK_MS * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&r->cond, &r->lock, &until);
         r->idle = 0;
     }
     pthread_mutex_unlock(&r->lock);
