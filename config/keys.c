@@ -51,10 +51,12 @@ const struct kb__conf_key kb__conf_keys[] = {
     {"player_queue", SEC_SERVER, T_SIZE, 0, SRV(player_queue), "2M", 64 * KiB, 1 * GiB,
      "Bytes of media queued for one player (not yet taken by its socket) before it skips "
      "ahead to the next keyframe. Bounds the memory a stalled player can pin."},
-    {"flush_interval", SEC_SERVER, T_DURATION, 0, SRV(flush_interval), "20ms", 0, 500,
-     "Media for players and push destinations is written every this often, many messages "
-     "in one write: the kernel's cost is per write, so this is the main lever on CPU per "
-     "viewer. It adds at most this much delay. `0` writes as soon as a message arrives."},
+    {"flush_interval", SEC_SERVER, T_DURATION, 0, SRV(flush_interval), "40ms", 0, 500,
+     "Writes to players and push destinations follow the video: each video frame leaves at "
+     "once with the audio queued before it. Audio alone (between frames, or an audio-only "
+     "stream) waits at most this long. The kernel's cost is per write, so fewer, fuller "
+     "writes are the main lever on CPU per viewer. `0` writes every message as it "
+     "arrives."},
     {"gop_cache_max", SEC_SERVER, T_SIZE, 0, SRV(gop_cache_max), "16M", 0, 1 * GiB,
      "Largest GOP (keyframe to keyframe) kept per stream for instant start. A longer GOP "
      "is not cached; players then wait for the next keyframe."},

@@ -43,20 +43,52 @@ static void flush_dirty(struct kb_server *srv)
     flush_list(srv, KB_FLUSH_NOW);
 }
 
+/* Media that did not leave with a video frame (audio between frames, an
+ * audio-only stream) leaves once it has waited flush_interval. The timer
+ * ticks a few times per interval while anything waits, so nothing waits
+ * much longer than that; a session whose media is younger stays listed for
+ * a later tick, and is usually carried off by the next video frame first. */
+#define TICKS_PER_INTERVAL 4
+
 static void on_flush_tick(uv_timer_t *t)
 {
     struct kb_server *srv = t->data;
-    flush_list(srv, KB_FLUSH_TICK);
-    /* Idle servers do not tick. */
-    if (!srv->flush[KB_FLUSH_TICK])
-        uv_timer_stop(t);
+    if (!srv->flush[KB_FLUSH_TICK]) {
+        uv_timer_stop(t); /* idle servers do not tick */
+        return;
+    }
+    uint64_t now = uv_now(srv->loop);
+    uint64_t wait = srv->conf->flush_interval;
+    struct kb_session *list = srv->flush[KB_FLUSH_TICK], *keep = NULL;
+    srv->flush[KB_FLUSH_TICK] = NULL;
+    while (list) {
+        struct kb_session *s = list;
+        list = s->flush_next[KB_FLUSH_TICK];
+        if (now - s->tick_since + 1 < wait && !s->closing) {
+            s->flush_next[KB_FLUSH_TICK] = keep;
+            keep = s;
+            continue;
+        }
+        s->flush_next[KB_FLUSH_TICK] = NULL;
+        s->dirty[KB_FLUSH_TICK] = 0;
+        kb__session_flush(s);
+    }
+    /* Sessions that queued media during the flushes joined the list head. */
+    while (keep) {
+        struct kb_session *s = keep;
+        keep = s->flush_next[KB_FLUSH_TICK];
+        s->flush_next[KB_FLUSH_TICK] = srv->flush[KB_FLUSH_TICK];
+        srv->flush[KB_FLUSH_TICK] = s;
+    }
 }
 
 void kb__server_flush_tick(struct kb_server *srv)
 {
+    uint64_t period = srv->conf->flush_interval / TICKS_PER_INTERVAL;
+    if (period == 0)
+        period = 1;
     if (!uv_is_active((uv_handle_t *)&srv->flush_timer) && !srv->stopping)
-        uv_timer_start(&srv->flush_timer, on_flush_tick, srv->conf->flush_interval,
-                       srv->conf->flush_interval);
+        uv_timer_start(&srv->flush_timer, on_flush_tick, period, period);
 }
 
 static void on_check(uv_check_t *h)

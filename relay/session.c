@@ -10,7 +10,7 @@
 #include "tls.h"
 
 #define MAX_IOV 64           ///< buffers per write call
-#define Q_FIRST 32           ///< first queue allocation (entries)
+#define Q_FIRST 32           ///< first queue allocation (entries, a power of two)
 #define Q_MAX (1u << 16)     ///< queue entries; the byte bound usually hits first
 /* proto.out capacity kept between bursts. Players send a command or two
  * and then only acknowledgements: an idle buffer would be most of their
@@ -35,7 +35,7 @@ static void on_close(uv_handle_t *h)
     kb_buf_free(&s->tls_out);
     while (s->q_len) {
         kb_msg_unref(s->q[s->q_head]);
-        s->q_head = (s->q_head + 1) % s->q_cap;
+        s->q_head = (s->q_head + 1) & (s->q_cap - 1);
         s->q_len--;
     }
     /* A closing session stays on its flush lists until the next pass,
@@ -101,18 +101,24 @@ static void mark_dirty(struct kb_session *s)
 /* Media waits for the next flush tick (flush_interval), so a player gets
  * one write per tick instead of one per message: the kernel's cost is per
  * write, nearly whatever its size. */
-static void mark_dirty_media(struct kb_session *s)
+static void mark_dirty_media(struct kb_session *s, const struct kb_msg *m)
 {
     struct kb_server *srv = s->srv;
-    /* More than a tick's worth (a keyframe, a GOP for a new player) goes
-     * out at once: a big write is already cheap, and holding it would only
-     * cost memory and time to first frame. */
-    if (srv->conf->flush_interval == 0 || s->q_bytes >= FLUSH_EARLY) {
+    /* Writes follow the video: a video frame goes out at once, carrying the
+     * audio queued since the last one, so a 30 fps stream costs 30 writes a
+     * second per player and adds no delay to video. Audio alone waits for
+     * the next video frame or the flush tick, whichever comes first. More
+     * than a tick's worth (a keyframe, a new player's GOP) goes out at once
+     * too: a big write is already cheap, and holding it only costs memory
+     * and time to first frame. */
+    int video = (m->flags & (KB_MSGF_VIDEO | KB_MSGF_SEQHDR)) == KB_MSGF_VIDEO;
+    if (video || srv->conf->flush_interval == 0 || s->q_bytes >= FLUSH_EARLY) {
         mark_dirty(s);
         return;
     }
     if (s->dirty[KB_FLUSH_NOW] || s->dirty[KB_FLUSH_TICK] || s->closing)
         return;
+    s->tick_since = uv_now(srv->loop);
     s->dirty[KB_FLUSH_TICK] = 1;
     s->flush_next[KB_FLUSH_TICK] = srv->flush[KB_FLUSH_TICK];
     srv->flush[KB_FLUSH_TICK] = s;
@@ -129,13 +135,13 @@ static int q_push(struct kb_session *s, struct kb_msg *m)
         if (!q)
             return -ENOMEM;
         for (uint32_t i = 0; i < s->q_len; i++)
-            q[i] = s->q[(s->q_head + i) % s->q_cap];
+            q[i] = s->q[(s->q_head + i) & (s->q_cap - 1)];
         free(s->q);
         s->q = q;
         s->q_head = 0;
         s->q_cap = cap;
     }
-    s->q[(s->q_head + s->q_len) % s->q_cap] = m;
+    s->q[(s->q_head + s->q_len) & (s->q_cap - 1)] = m;
     s->q_len++;
     return 0;
 }
@@ -194,7 +200,7 @@ int kb__session_enqueue(struct kb_session *s, struct kb_msg *m)
     size_t len;
     msg_bytes(m, &len);
     s->q_bytes += len;
-    mark_dirty_media(s);
+    mark_dirty_media(s, m);
     return 0;
 }
 
@@ -217,8 +223,16 @@ static void q_consume(struct kb_session *s, size_t n)
         n -= left;
         s->q_off = 0;
         kb_msg_unref(m);
-        s->q_head = (s->q_head + 1) % s->q_cap;
+        s->q_head = (s->q_head + 1) & (s->q_cap - 1);
         s->q_len--;
+    }
+    /* A ring grown for a burst (a new player's GOP) goes back to the small
+     * one once it drains, so idle players keep little. */
+    if (s->q_len == 0 && s->q_cap > Q_FIRST) {
+        free(s->q);
+        s->q = NULL;
+        s->q_cap = 0;
+        s->q_head = 0;
     }
 }
 
@@ -227,7 +241,7 @@ static uint32_t fill_iov(struct kb_session *s, uv_buf_t *iov)
     uint32_t n = s->q_len < MAX_IOV ? s->q_len : MAX_IOV;
     for (uint32_t i = 0; i < n; i++) {
         size_t len;
-        const uint8_t *p = msg_bytes(s->q[(s->q_head + i) % s->q_cap], &len);
+        const uint8_t *p = msg_bytes(s->q[(s->q_head + i) & (s->q_cap - 1)], &len);
         if (i == 0) {
             p += s->q_off;
             len -= s->q_off;
@@ -264,7 +278,7 @@ static void on_write(uv_write_t *req, int status)
     size_t total = 0;
     for (uint32_t i = 0; i < s->w_count; i++) {
         size_t len;
-        msg_bytes(s->q[(s->q_head + i) % s->q_cap], &len);
+        msg_bytes(s->q[(s->q_head + i) & (s->q_cap - 1)], &len);
         total += len;
     }
     total -= s->w_first_off;
@@ -311,7 +325,7 @@ static void tls_flush(struct kb_session *s)
                 s->q_bytes -= len - s->q_off;
                 s->q_off = 0;
                 kb_msg_unref(s->q[s->q_head]);
-                s->q_head = (s->q_head + 1) % s->q_cap;
+                s->q_head = (s->q_head + 1) & (s->q_cap - 1);
                 s->q_len--;
             }
         }
@@ -704,7 +718,7 @@ int kb__session_send_media(struct kb_session *s, const struct kb_msg *m, uint32_
         return err;
     }
     s->q_bytes += w->len;
-    mark_dirty_media(s);
+    mark_dirty_media(s, m);
     return 0;
 }
 
