@@ -318,28 +318,57 @@ static void run_item(struct kb_rec_stream *s, struct item *it)
     }
 }
 
-static void run_job(struct kb_recorder *r, struct job *j)
+/* Export one finished recording in `dir` ("STREAM/NAME" in rel, for logs).
+ * A recording without an end (still open, or left open by a crash that
+ * recovery has not closed yet) is refused. */
+static int export_dir(struct kb_recorder *r, const char *dir, const char *rel,
+                      const char *stream)
 {
-    char dir[PATH_MAX];
-    snprintf(dir, sizeof(dir), "%s/%s", r->dir, j->rel);
     struct kb__meta m;
     int err = kb__meta_read(&m, dir);
-    char stream[KB__NAME_MAX + 1];
-    snprintf(stream, sizeof(stream), "%.*s", (int)(strchr(j->rel, '/') - j->rel), j->rel);
     if (err == 0 && !m.end_ms) {
         err = -EBUSY; /* still being recorded */
-        kb__log(r, KB__WARN, stream, "export of %s refused: the recording is still open", j->rel);
+        kb__log(r, KB__WARN, stream, "export of %s refused: the recording is still open", rel);
     } else if (err < 0) {
         char ebuf[96];
-        kb__log(r, KB__WARN, stream, "export of %s refused: no readable meta.json (%s)", j->rel,
+        kb__log(r, KB__WARN, stream, "export of %s refused: no readable meta.json (%s)", rel,
                 kb__strerror(err, ebuf, sizeof(ebuf)));
     }
     if (err == 0 && (err = kb__export(r, stream, dir)) == 0 && !m.exported) {
         m.exported = 1;
         kb__meta_write(&m, dir);
     }
+    return err;
+}
+
+static void run_job(struct kb_recorder *r, struct job *j)
+{
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s/%s", r->dir, j->rel);
+    char stream[KB__NAME_MAX + 1];
+    snprintf(stream, sizeof(stream), "%.*s", (int)(strchr(j->rel, '/') - j->rel), j->rel);
+    int err = export_dir(r, dir, j->rel, stream);
     if (j->done)
         j->done(j->ud, err);
+}
+
+int kb_recording_export(const char *dir, kb_rec_log_fn log)
+{
+    /* A recorder with no thread and no streams: only its log is used. */
+    struct kb_recorder r = {.conf = {.log = log}};
+    char path[PATH_MAX];
+    if (!realpath(dir, path))
+        return -errno;
+    char *name = strrchr(path, '/');
+    if (!name || name == path)
+        return -EINVAL;
+    *name = '\0';
+    char stream[KB__NAME_MAX + 1], rel[2 * KB__NAME_MAX + 2];
+    snprintf(stream, sizeof(stream), "%.*s", KB__NAME_MAX,
+             strrchr(path, '/') ? strrchr(path, '/') + 1 : path);
+    snprintf(rel, sizeof(rel), "%s/%.*s", stream, KB__NAME_MAX, name + 1);
+    *name = '/';
+    return export_dir(&r, path, rel, stream);
 }
 
 /* Called with the lock held; returns a stream with queued work, round-robin. */

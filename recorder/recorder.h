@@ -119,4 +119,9 @@ void kb_rec_status(struct kb_rec_stream *s, struct kb_rec_status *out);
 int kb_recorder_export(struct kb_recorder *r, const char *recording,
                        void (*done)(void *ud, int err), void *ud);
 
+/* The same export, synchronously and without a running recorder (for
+ * `kebun --export DIR`): DIR is a recording's directory. Refuses an open
+ * recording (-EBUSY). 0 or a negative error; `log` hears what happened. */
+int kb_recording_export(const char *dir, kb_rec_log_fn log);
+
 #endif

@@ -1,4 +1,5 @@
 /* kebun: command line, config, and the loop. */
+#include <errno.h>
 #include <getopt.h>
 #include <libavformat/avformat.h>
 #include <libavutil/log.h>
@@ -11,6 +12,7 @@
 #include <uv.h>
 
 #include "config/config.h"
+#include "recorder/recorder.h"
 #include "kb_version.h"
 #include "log.h"
 #include "server.h"
@@ -32,6 +34,8 @@ static void usage(FILE *f)
             "      --check-config [FILE]\n"
             "                        validate the configuration file (-c FILE or FILE)\n"
             "                        and exit\n"
+            "      --export DIR      remux the finished recording in DIR into DIR/recording.mp4\n"
+            "                        (faststart) and exit\n"
             "      --config-reference\n"
             "                        print every configuration key as Markdown and exit\n"
             "  -V, --version         print the version and exit\n"
@@ -79,6 +83,11 @@ static void ffmpeg_log(void *avcl, int level, const char *fmt, va_list vl)
     kb_log(ours, NULL, NULL, "ffmpeg: %s", line);
 }
 
+static void export_log(int level, const char *stream, const char *fmt, va_list ap)
+{
+    kb_vlog((enum kb_log_level)level, stream, NULL, fmt, ap);
+}
+
 static void version(void)
 {
     printf("kebun %s\n", KB_VERSION);
@@ -92,12 +101,14 @@ int main(int argc, char **argv)
     int check_only = 0;
     struct kb_listen_conf listen[KB_CONF_MAX_LISTEN];
     int n_listen = 0;
-    enum { OPT_CHECK = 1000, OPT_REFERENCE };
+    enum { OPT_CHECK = 1000, OPT_REFERENCE, OPT_EXPORT };
+    const char *export_dir = NULL;
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"listen", required_argument, NULL, 'l'},
         {"check-config", no_argument, NULL, OPT_CHECK},
         {"config-reference", no_argument, NULL, OPT_REFERENCE},
+        {"export", required_argument, NULL, OPT_EXPORT},
         {"version", no_argument, NULL, 'V'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -126,6 +137,9 @@ int main(int argc, char **argv)
         case OPT_REFERENCE:
             config_reference();
             return 0;
+        case OPT_EXPORT:
+            export_dir = optarg;
+            break;
         case 'V':
             version();
             return 0;
@@ -136,6 +150,18 @@ int main(int argc, char **argv)
             usage(stderr);
             return 2;
         }
+    }
+    if (export_dir) {
+        /* Runs beside a live server safely: it touches one finished
+         * recording's directory and nothing else. */
+        av_log_set_callback(ffmpeg_log);
+        int r = kb_recording_export(export_dir, export_log);
+        if (r < 0) {
+            fprintf(stderr, "kebun: cannot export %s: %s\n", export_dir,
+                    r == -EBUSY ? "the recording is still open" : av_err2str(r));
+            return 1;
+        }
+        return 0;
     }
     /* `kebun --check-config FILE` reads as naturally as `-c FILE --check-config`. */
     if (check_only && optind == argc - 1) {

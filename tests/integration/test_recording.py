@@ -137,6 +137,13 @@ def whole_broadcast(kb):
             "exported MP4 has moov before mdat", boxes, "moov before mdat")
     d = float(t.probe(mp4).get("format", {}).get("duration", 0) or 0)
     t.check(abs(d - SECONDS) <= SEGMENT_S, "exported MP4 has the right duration", d, SECONDS)
+    # On demand: kebun --export makes it again from the segments.
+    os.unlink(mp4)
+    r = t.run([t.KEBUN, "--export", rec], timeout=60)
+    boxes = top_boxes(mp4) if os.path.exists(mp4) else []
+    t.check(r.returncode == 0 and "moov" in boxes and boxes.index("moov") < boxes.index("mdat"),
+            "kebun --export DIR remakes the MP4 on demand", (r.returncode, r.stderr[-200:],
+                                                              boxes), "0, moov before mdat")
 
 
 def grace(kb):
@@ -172,6 +179,9 @@ def crash(kb):
     rec = recordings(kb)[-1]
     t.check(len(recordings(kb)) == n0 + 1 and meta(rec).get("status") == "live",
             "after kill -9 the recording is left 'live'", meta(rec).get("status"), "live")
+    r = t.run([t.KEBUN, "--export", rec], timeout=60)
+    t.check(r.returncode == 1 and "still open" in r.stderr, "an open recording is not exported",
+            (r.returncode, r.stderr[-200:]), "exit 1, still open")
     kb2 = t.Kebun(server_extra=kb.server_extra, stream_extra=kb.stream_extra, dir=kb.dir)
     t.check(wait_status(rec, "interrupted", 10), "on restart the recording is marked interrupted",
             meta(rec).get("status"), "interrupted")
