@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "output.h"
@@ -271,13 +272,20 @@ void kb_server_log_status(struct kb_server *srv)
     for (struct kb_output *o = srv->outputs; o; o = o->next) {
         if (o->removing)
             continue;
+        char when[40] = "";
+        if (o->last_error_at) {
+            time_t t = (time_t)(o->last_error_at / 1000);
+            struct tm tm;
+            gmtime_r(&t, &tm);
+            strftime(when, sizeof(when), " (at %Y-%m-%dT%H:%M:%SZ)", &tm);
+        }
         kb_log(KB_LOG_INFO, o->stream_name, o->conf->masked,
                "status: push %s %s for %.0f s, %llu bytes and %llu messages sent, %llu bit/s, "
-               "%llu dropped, %llu reconnects, last error: %s",
+               "%llu dropped, %llu reconnects, last error%s: %s",
                o->conf->name, kb_output_state_name(o->state),
                (double)(kb_wall_ms() - o->since) / 1000.0, (unsigned long long)o->bytes_sent,
                (unsigned long long)o->msgs_sent, (unsigned long long)o->bitrate,
-               (unsigned long long)o->drops, (unsigned long long)o->reconnects,
+               (unsigned long long)o->drops, (unsigned long long)o->reconnects, when,
                o->last_error[0] ? o->last_error : "none");
     }
 }

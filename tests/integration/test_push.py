@@ -47,7 +47,7 @@ def status(kb):
     time.sleep(0.5)
     out = {}
     for line in kb.log()[before:].splitlines():
-        m = re.search(r"status: push (\S+) (\S+) for .*last error: (.*)$", line)
+        m = re.search(r"status: push (\S+) (\S+) for .*last error(?: \(at [^)]*\))?: (.*)$", line)
         if m:
             out[m.group(1)] = (m.group(2), m.group(3), line)
     return out
