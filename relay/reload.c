@@ -11,6 +11,7 @@
 #include "record.h"
 #include "server.h"
 #include "session.h"
+#include "tls.h"
 
 static int listen_same(const struct kb_config *a, const struct kb_config *b)
 {
@@ -73,6 +74,7 @@ void kb_server_reload(struct kb_server *srv)
     memcpy(next->listen, srv->conf->listen, sizeof(next->listen));
     next->n_listen = srv->conf->n_listen;
     kb_log_set_level((enum kb_log_level)next->log_level);
+    kb_tls_forget_contexts(); /* CA files may have been replaced on disk */
 
     int added = 0, removed = 0, streams_added = 0, streams_removed = 0;
     for (struct kb_stream *st = srv->hub.streams, *nst; st; st = nst) {

@@ -8,6 +8,7 @@
 #include "output.h"
 #include "record.h"
 #include "session.h"
+#include "tls.h"
 
 static void on_connection(uv_stream_t *listener, int status)
 {
@@ -293,6 +294,7 @@ void kb_server_log_status(struct kb_server *srv)
 void kb_server_free(struct kb_server *srv)
 {
     kb_record_free(srv);
+    kb_tls_forget_contexts();
     kb_hub_free(&srv->hub);
     kb_config_free(srv->conf);
     srv->conf = NULL;

@@ -9,7 +9,6 @@
 #include <string.h>
 
 struct kb_tls {
-    SSL_CTX *ctx;
     SSL *ssl;
     BIO *in;   ///< ciphertext from the peer, read by OpenSSL
     BIO *out;  ///< ciphertext from OpenSSL, to send
@@ -30,31 +29,80 @@ static void set_error(struct kb_tls *t, const char *what)
     ERR_clear_error();
 }
 
+/* Contexts by trust settings. Building one reads and parses the CA store
+ * from disk (the system bundle is some 150 certificates), which must not
+ * happen on the loop at every reconnect: each is built once and kept until
+ * the next reload. */
+struct ctx_entry {
+    char *ca_file; ///< NULL = system store
+    int verify;
+    SSL_CTX *ctx;
+    struct ctx_entry *next;
+};
+static struct ctx_entry *ctx_cache;
+
+static SSL_CTX *get_ctx(const char *ca_file, int verify, char *err, size_t errlen)
+{
+    for (struct ctx_entry *e = ctx_cache; e; e = e->next)
+        if (e->verify == verify && ((!e->ca_file && !ca_file) ||
+                                    (e->ca_file && ca_file && strcmp(e->ca_file, ca_file) == 0)))
+            return e->ctx;
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (!ctx) {
+        snprintf(err, errlen, "TLS setup failed: %s", ERR_reason_error_string(ERR_get_error()));
+        ERR_clear_error();
+        return NULL;
+    }
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    if (verify) {
+        int ok = ca_file ? SSL_CTX_load_verify_locations(ctx, ca_file, NULL)
+                         : SSL_CTX_set_default_verify_paths(ctx);
+        if (ok != 1) {
+            snprintf(err, errlen, "cannot load %s", ca_file ? ca_file : "the system CA store");
+            ERR_clear_error();
+            SSL_CTX_free(ctx);
+            return NULL;
+        }
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    } else {
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+    }
+    struct ctx_entry *e = calloc(1, sizeof(*e));
+    if (!e || (ca_file && !(e->ca_file = strdup(ca_file)))) {
+        free(e);
+        SSL_CTX_free(ctx);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    e->verify = verify;
+    e->ctx = ctx;
+    e->next = ctx_cache;
+    ctx_cache = e;
+    return ctx;
+}
+
+void kb_tls_forget_contexts(void)
+{
+    while (ctx_cache) {
+        struct ctx_entry *e = ctx_cache;
+        ctx_cache = e->next;
+        SSL_CTX_free(e->ctx); /* connections still open keep their own reference */
+        free(e->ca_file);
+        free(e);
+    }
+}
+
 int kb_tls_client_new(struct kb_tls **out, const char *host, const char *ca_file, int verify,
                       char *err, size_t errlen)
 {
     *out = NULL;
+    SSL_CTX *ctx = get_ctx(ca_file, verify, err, errlen);
+    if (!ctx)
+        return -EINVAL;
     struct kb_tls *t = calloc(1, sizeof(*t));
     if (!t)
         return -ENOMEM;
-    t->ctx = SSL_CTX_new(TLS_client_method());
-    if (!t->ctx)
-        goto fail;
-    SSL_CTX_set_min_proto_version(t->ctx, TLS1_2_VERSION);
-    if (verify) {
-        int ok = ca_file ? SSL_CTX_load_verify_locations(t->ctx, ca_file, NULL)
-                         : SSL_CTX_set_default_verify_paths(t->ctx);
-        if (ok != 1) {
-            snprintf(err, errlen, "cannot load %s", ca_file ? ca_file : "the system CA store");
-            ERR_clear_error();
-            kb_tls_free(t);
-            return -EINVAL;
-        }
-        SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER, NULL);
-    } else {
-        SSL_CTX_set_verify(t->ctx, SSL_VERIFY_NONE, NULL);
-    }
-    t->ssl = SSL_new(t->ctx);
+    t->ssl = SSL_new(ctx);
     t->in = BIO_new(BIO_s_mem());
     t->out = BIO_new(BIO_s_mem());
     if (!t->ssl || !t->in || !t->out) {
@@ -84,7 +132,6 @@ void kb_tls_free(struct kb_tls *t)
     if (!t)
         return;
     SSL_free(t->ssl);
-    SSL_CTX_free(t->ctx);
     free(t);
 }
 

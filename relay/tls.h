@@ -22,6 +22,9 @@ struct kb_tls;
 int kb_tls_client_new(struct kb_tls **out, const char *host, const char *ca_file, int verify,
                       char *err, size_t errlen);
 void kb_tls_free(struct kb_tls *t);
+/* Drop the cached contexts (trust stores), so the next connection reads
+ * its CA files again: on reload and at shutdown. */
+void kb_tls_forget_contexts(void);
 
 /* Drive the handshake: 1 done, 0 needs more bytes from the peer, negative
  * on failure (kb_tls_error() says why: e.g. "certificate verify failed:
