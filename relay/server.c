@@ -66,14 +66,17 @@ static void on_flush_tick(uv_timer_t *t)
     while (list) {
         struct kb_session *s = list;
         list = s->flush_next[KB_FLUSH_TICK];
-        if (now - s->tick_since + 1 < wait && !s->closing) {
+        int waiting = s->tick_armed && !s->closing;
+        if (waiting && now - s->tick_since + 1 < wait) {
             s->flush_next[KB_FLUSH_TICK] = keep;
             keep = s;
             continue;
         }
         s->flush_next[KB_FLUSH_TICK] = NULL;
         s->dirty[KB_FLUSH_TICK] = 0;
-        kb__session_flush(s);
+        /* A video frame took it all since: nothing to write. */
+        if (waiting)
+            kb__session_flush(s);
     }
     /* Sessions that queued media during the flushes joined the list head. */
     while (keep) {

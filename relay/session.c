@@ -116,9 +116,16 @@ static void mark_dirty_media(struct kb_session *s, const struct kb_msg *m)
         mark_dirty(s);
         return;
     }
-    if (s->dirty[KB_FLUSH_NOW] || s->dirty[KB_FLUSH_TICK] || s->closing)
+    if (s->closing)
         return;
-    s->tick_since = uv_now(srv->loop);
+    /* The age that counts is that of the oldest media no write has taken:
+     * a session still listed from before its last write starts over. */
+    if (!s->tick_armed) {
+        s->tick_armed = 1;
+        s->tick_since = uv_now(srv->loop);
+    }
+    if (s->dirty[KB_FLUSH_NOW] || s->dirty[KB_FLUSH_TICK])
+        return;
     s->dirty[KB_FLUSH_TICK] = 1;
     s->flush_next[KB_FLUSH_TICK] = srv->flush[KB_FLUSH_TICK];
     srv->flush[KB_FLUSH_TICK] = s;
@@ -355,6 +362,8 @@ static void tls_flush(struct kb_session *s)
         s->tls_out.len = s->tls_off = 0;
         if (s->q_len)
             mark_dirty(s);
+        else
+            s->tick_armed = 0; /* everything queued was taken */
         maybe_finish(s);
         return;
     }
@@ -410,6 +419,7 @@ void kb__session_flush(struct kb_session *s)
         s->writing = 1;
         return;
     }
+    s->tick_armed = 0; /* everything queued was taken */
     maybe_finish(s);
 }
 

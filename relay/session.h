@@ -89,7 +89,8 @@ struct kb_session {
     struct kb_session *prev, *next; ///< server's list
     struct kb_session *flush_next[2]; ///< links in the server's flush lists
     uint8_t dirty[2];               ///< on flush list KB_FLUSH_NOW / KB_FLUSH_TICK
-    uint64_t tick_since;            ///< loop time it joined the tick list
+    uint64_t tick_since;            ///< loop time the oldest media no write took was queued
+    uint8_t tick_armed;             ///< tick_since is set (some media waits)
 };
 
 /* Accept one pending connection on `listener`. */
