@@ -99,38 +99,50 @@ int kb_record_start(struct kb_server *srv)
     return kb_record_sync(srv);
 }
 
+/* Attach a sink to its stream; a stream already live starts recording at
+ * once, from the cached metadata, sequence headers and GOP, as a player
+ * joining late would (the recorder waits for sequence headers). */
+static void rec_attach(struct kb_stream *st, struct kb_rec_sink *r)
+{
+    kb_stream_attach(st, &r->sink);
+    if (st->bcast != KB_BC_LIVE)
+        return;
+    rec_publish(&r->sink, 0);
+    kb_stream_catch_up(st, &r->sink);
+    kb_log(KB_LOG_INFO, st->name, NULL, "recording starts mid-broadcast (record switched on)");
+}
+
 int kb_record_sync(struct kb_server *srv)
 {
     for (struct kb_stream *st = srv->hub.streams; st; st = st->next) {
         const struct kb_stream_conf *sc = kb_config_stream_by_name(srv->conf, st->name);
         struct kb_rec_sink *r = find(srv, st);
         int want = sc && sc->record;
-        if (want && !r) {
+        if (want) {
+            /* For a stream the recorder knows, this applies new retention
+             * limits (a reload) at once. */
             struct kb_rec_limits lim = {.max_age_ms = sc->retention_age,
                                         .max_bytes = sc->retention_size};
-            r = calloc(1, sizeof(*r));
-            if (!r)
-                return -ENOMEM;
-            r->rs = kb_recorder_stream(srv->recorder, st->name, &lim);
-            if (!r->rs) {
-                free(r);
+            struct kb_rec_stream *rs = kb_recorder_stream(srv->recorder, st->name, &lim);
+            if (!rs) {
                 kb_log(KB_LOG_ERROR, st->name, NULL, "not recorded (name refused by the "
                                                      "recorder)");
                 continue;
             }
-            r->sink.ops = &rec_ops;
-            r->next = srv->rec_sinks;
-            srv->rec_sinks = r;
-            kb_stream_attach(st, &r->sink);
-            if (st->bcast == KB_BC_LIVE)
-                rec_publish(&r->sink, 0);
-        } else if (!want && r && r->sink.stream) {
+            if (!r) {
+                r = calloc(1, sizeof(*r));
+                if (!r)
+                    return -ENOMEM;
+                r->rs = rs;
+                r->sink.ops = &rec_ops;
+                r->next = srv->rec_sinks;
+                srv->rec_sinks = r;
+            }
+            if (!r->sink.stream)
+                rec_attach(st, r);
+        } else if (r && r->sink.stream) {
             rec_end(&r->sink);
             kb_stream_detach(&r->sink);
-        } else if (want && r && !r->sink.stream) {
-            kb_stream_attach(st, &r->sink);
-            if (st->bcast == KB_BC_LIVE)
-                rec_publish(&r->sink, 0);
         }
     }
     return 0;

@@ -12,6 +12,10 @@
 - The disk fills up: the recording fails with a clear log line while a
   player keeps receiving in real time, and resumes as a new part once space
   is back.
+- `record = on` switched on by SIGHUP while the stream is live starts a
+  recording at once, from the cached keyframe; retention limits changed by
+  SIGHUP apply at once (the finished recording is deleted, never the live
+  one).
 - A hostile stream name is refused before any file is created.
 """
 import glob
@@ -239,6 +243,18 @@ def disk_full(base_kb):
                 first = m.ts if first is None else first
                 last = m.ts
             if not freed and "recording failed" in kb.log():
+                # The status the API will serve says so too.
+                os.kill(kb.proc.pid, signal.SIGUSR1)
+                status = ""
+                deadline = time.monotonic() + 3
+                while not status and time.monotonic() < deadline:
+                    lines = [l for l in kb.log().splitlines() if "status: recording" in l]
+                    status = lines[-1] if lines else ""
+                    time.sleep(0.05)
+                t.check("status: recording failed" in status and ("No space" in status or
+                                                                  "too large" in status),
+                        "the status shows the recording failed and why", status,
+                        "recording failed, ... last error: ...No space...")
                 if mounted:
                     os.unlink(filler)
                 freed = True
@@ -253,12 +269,70 @@ def disk_full(base_kb):
         if mounted:
             t.check(kb.wait_log("recording resumed as part", timeout=10),
                     "recording resumes as a new part once space is back")
+        recs = sorted(glob.glob(os.path.join(mnt, "demo", "*Z")))
+        m = meta(recs[-1]) if recs else {}
+        t.check("No space" in (m.get("last_error") or "") or "too large" in (m.get("last_error")
+                                                                           or ""),
+                "meta.json keeps the last error", m.get("last_error"), "...No space...")
         c.close()
         t.stop(pub)
         kb.stop()
     finally:
         if mounted:
             t.run(["umount", "-l", mnt])
+
+
+def reload_record():
+    """record switched on, then retention changed, by SIGHUP while live."""
+    extra = "grace = 1s\nsegment_duration = %ds" % SEGMENT_S
+    kb = t.Kebun(server_extra=extra, stream_extra={"demo": "record = off"})
+    pub = t.publish_lavfi(kb.url(t.KEY), 8, size="320x240", gop=30)
+    t.require(kb.wait_log("publish start", timeout=10), "publisher live")
+    time.sleep(3)
+    t.check(recordings(kb) == [], "nothing is recorded while record = off")
+
+    def reload(old, new):
+        with open(kb.conf) as f:
+            conf = f.read()
+        with open(kb.conf, "w") as f:
+            f.write(conf.replace(old, new))
+        os.kill(kb.proc.pid, signal.SIGHUP)
+
+    switched = time.monotonic()
+    reload("record = off", "record = on")
+    t.check(kb.wait_log("recording starts mid-broadcast", timeout=5),
+            "SIGHUP with record = on starts recording the live stream")
+    t.require(pub.wait(30) == 0, "publisher ran 8 s")
+    left = time.monotonic() - switched  # what was sent after the switch
+    recs = recordings(kb)
+    t.require(len(recs) == 1, "one recording, begun mid-broadcast", recs, 1)
+    t.check(wait_status(recs[0], "complete", 10), "it completes after the grace period",
+            meta(recs[0]).get("status"), "complete")
+    playlist = os.path.join(recs[0], "index.m3u8")
+    t.check(decode_errors(playlist) == "", "it decodes without an error (starts at a keyframe)")
+    frames, _ = count_frames(playlist, "video")
+    # It begins at the keyframe cached before the switch (1 s GOP).
+    t.check(frames >= int(left * 30) - 15, "it holds every frame sent after the switch",
+            frames, ">= %d" % (int(left * 30) - 15))
+
+    # A second broadcast is live while retention shrinks to nothing: the
+    # finished recording goes at once, the live one stays.
+    pub = t.publish_lavfi(kb.url(t.KEY), 6, size="320x240", gop=30)
+    deadline = time.monotonic() + 10
+    while len(recordings(kb)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    both = recordings(kb)
+    t.require(len(both) == 2, "the second broadcast records", both, 2)
+    reload("record = on", "record = on\nretention_size = 1")
+    t.check(kb.wait_log("retention deleted recording", timeout=5),
+            "retention changed by SIGHUP applies at once")
+    left = recordings(kb)
+    t.check(left == both[1:], "the finished recording is deleted, the live one kept", left,
+            both[1:])
+    t.check(meta(left[0]).get("status") == "live" if left else False,
+            "the live recording keeps recording", meta(left[0]) if left else None, "live")
+    t.stop(pub)
+    kb.stop()
 
 
 def hostile_name():
@@ -286,6 +360,7 @@ def main():
     kb2 = crash(kb)
     kb2.stop()
     disk_full(kb)
+    reload_record()
     hostile_name()
     return t.finish()
 
