@@ -28,7 +28,8 @@ const struct kb__conf_key kb__conf_keys[] = {
      "Least severe messages logged: `error`, `warn`, `info` or `debug`.", kb__conf_level_names},
     {"chunk_size", SEC_SERVER, T_UINT, 0, SRV(chunk_size), "4096", 128, 65536,
      "Chunk size kebun sends with (announced to every peer with Set Chunk Size). Larger "
-     "means fewer chunk headers per video frame."},
+     "means fewer chunk headers per video frame. A change needs a restart (players share each "
+     "message's chunked bytes)."},
     {"max_message_size", SEC_SERVER, T_SIZE, 0, SRV(max_message_size), "8M", 64 * KiB,
      256 * MiB,
      "Largest single RTMP message accepted from a peer (a keyframe of a high-bitrate 4K "

@@ -61,6 +61,21 @@ static void printable(char *dst, size_t cap, const char *src, size_t n)
     dst[o] = '\0';
 }
 
+/* A client that puts its whole URL into the application name ("live/KEY")
+ * must not get its key logged: each stream key found in `buf` becomes
+ * "****" (keys are at least 8 characters, so the text only shrinks). */
+static void hide_keys(const struct kb_hub *hub, char *buf)
+{
+    for (const struct kb_stream *st = hub->streams; st; st = st->next) {
+        size_t klen = strlen(st->key);
+        char *p;
+        while (klen >= 4 && (p = strstr(buf, st->key)) != NULL) {
+            memcpy(p, "****", 4);
+            memmove(p + 4, p + klen, strlen(p + klen) + 1);
+        }
+    }
+}
+
 static int on_connect(struct kb_session *s, const struct kb_cmd *c)
 {
     const struct kb_config *conf = s->srv->conf;
@@ -84,12 +99,15 @@ static int on_connect(struct kb_session *s, const struct kb_cmd *c)
             n--;
         printable(appname, sizeof(appname), app->str, n);
     }
+    char shown[sizeof(appname)];
+    memcpy(shown, appname, sizeof(shown));
+    hide_keys(&s->srv->hub, shown);
     if (fv && fv->type == KB_AMF_STRING)
         printable(flashver, sizeof(flashver), fv->str, fv->str_len);
 
     if (strcmp(appname, conf->app) != 0) {
         kb_log(KB_LOG_WARN, NULL, s->peer, "connect refused (unknown application '%s', serving '%s')",
-               appname, conf->app);
+               shown, conf->app);
         struct kb_cmd_builder b;
         kb_proto_cmd_begin(&b, "_error", c->txn);
         kb_amf_w_null(&b.w);
@@ -194,8 +212,7 @@ static int on_publish(struct kb_session *s, const struct kb_cmd *c, const struct
          * session first so the stream's sinks see a handover, not an end. */
         kb_log(KB_LOG_INFO, st->name, old->peer, "publisher replaced by %s", s->peer);
         st->publisher = NULL;
-        old->stream = NULL;
-        old->state = KB_SS_CONNECTED;
+        kb__session_end_role(old, "replaced by a new publisher");
         kb__session_close(old, "replaced by a new publisher");
     }
     s->state = KB_SS_PUBLISHING;
@@ -493,12 +510,13 @@ static void player_on_msg(struct kb_sink *k, struct kb_msg *m)
             return;
         }
     }
-    int err;
+    int err = -EBUSY;
     if (s->msid == KB_PLAY_MSID && s->proto.out_chunk == conf->chunk_size) {
         err = kb_msg_wire(m, (uint32_t)conf->chunk_size, KB_PLAY_MSID);
         if (!err)
             err = kb__session_enqueue(s, m);
-    } else {
+    }
+    if (err == -EBUSY) {
         /* A player on another stream id needs its own chunk headers. */
         err = kb__session_sync(s);
         if (!err)

@@ -192,15 +192,24 @@ static void try_next_address(struct kb_output *o)
     }
 }
 
+static void start_lookup(struct kb_output *o);
+
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 {
     struct kb_output *o = req->data;
     o->resolving = 0;
     o->handles--;
-    if (o->removing || status == UV_ECANCELED || o->state != KB_OUT_CONNECTING) {
+    /* An answer that comes after its attempt timed out serves the next
+     * attempt if that one is already waiting for it (see attempt), and is
+     * dropped otherwise. */
+    int wanted = !o->removing && o->state == KB_OUT_CONNECTING && o->phase == PH_RESOLVE;
+    if (!wanted || status == UV_ECANCELED) {
         if (res)
             uv_freeaddrinfo(res);
-        maybe_free(o);
+        if (wanted)
+            start_lookup(o);
+        else
+            maybe_free(o);
         return;
     }
     if (status < 0) {
@@ -216,12 +225,8 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     try_next_address(o);
 }
 
-static void attempt(struct kb_output *o)
+static void start_lookup(struct kb_output *o)
 {
-    const struct kb_config *c = o->srv->conf;
-    set_state(o, KB_OUT_CONNECTING);
-    o->phase = PH_RESOLVE;
-    uv_timer_start(&o->timer, on_timer, c->push_timeout, 0);
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
     char port[8];
     snprintf(port, sizeof(port), "%u", o->conf->port);
@@ -236,6 +241,18 @@ static void attempt(struct kb_output *o)
     }
     o->resolving = 1;
     o->handles++;
+}
+
+static void attempt(struct kb_output *o)
+{
+    set_state(o, KB_OUT_CONNECTING);
+    o->phase = PH_RESOLVE;
+    uv_timer_start(&o->timer, on_timer, o->srv->conf->push_timeout, 0);
+    /* A lookup that outlived its attempt (a name server that does not
+     * answer) is still using o->gai: this attempt takes its answer rather
+     * than starting a second lookup on the same request. */
+    if (!o->resolving)
+        start_lookup(o);
 }
 
 void kb__output_connected(struct kb_output *o, int status)

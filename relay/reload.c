@@ -73,6 +73,11 @@ void kb_server_reload(struct kb_server *srv)
         kb_log(KB_LOG_WARN, NULL, NULL, "listen addresses changed: restart kebun to apply");
     memcpy(next->listen, srv->conf->listen, sizeof(next->listen));
     next->n_listen = srv->conf->n_listen;
+    /* Players share each message's chunked bytes, built at one chunk size. */
+    if (next->chunk_size != srv->conf->chunk_size) {
+        kb_log(KB_LOG_WARN, NULL, NULL, "chunk_size changed: restart kebun to apply");
+        next->chunk_size = srv->conf->chunk_size;
+    }
     kb_log_set_level((enum kb_log_level)next->log_level);
     kb_tls_forget_contexts(); /* CA files may have been replaced on disk */
 

@@ -78,8 +78,8 @@ static uint32_t csid_for(uint8_t type)
 
 int kb_msg_wire(struct kb_msg *m, uint32_t chunk, uint32_t msid)
 {
-    if (m->wire && m->wire_chunk == chunk && m->wire_msid == msid)
-        return 0;
+    if (m->wire)
+        return m->wire_chunk == chunk && m->wire_msid == msid ? 0 : -EBUSY;
     struct kb_chunk_hdr h = {
         .csid = csid_for(m->type),
         .timestamp = m->timestamp,
@@ -92,7 +92,6 @@ int kb_msg_wire(struct kb_msg *m, uint32_t chunk, uint32_t msid)
     if (!w)
         return -ENOMEM;
     size_t n = kb_chunk_encode(&h, m->data, chunk, w);
-    free(m->wire);
     m->wire = w;
     m->wire_len = (uint32_t)n;
     m->wire_chunk = chunk;

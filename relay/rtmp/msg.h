@@ -89,9 +89,11 @@ static inline struct kb_msg *kb_msg_ref(struct kb_msg *m)
 void kb_msg_unref(struct kb_msg *m);
 
 /* Build (once) the chunked form with message stream id `msid` and chunk
- * size `chunk`; a later call with other values rebuilds it, so sinks that
- * share it must agree on both (players do: kebun's play stream id is always
- * KB_PLAY_MSID). Loop thread only. Returns 0 or -ENOMEM. */
+ * size `chunk`. Once built it never changes, since sessions' write queues
+ * point into it: a later call with other values returns -EBUSY and the
+ * caller sends its own copy (players agree on both: kebun's play stream id
+ * is always KB_PLAY_MSID and chunk_size needs a restart). Loop thread only.
+ * Returns 0, -EBUSY or -ENOMEM. */
 int kb_msg_wire(struct kb_msg *m, uint32_t chunk, uint32_t msid);
 
 #endif

@@ -8,6 +8,7 @@ input of several kinds: each ends only its own connection, with a log line
 that says why, while another stream keeps flowing.
 """
 import os
+import signal
 import socket
 import struct
 import sys
@@ -227,6 +228,51 @@ def timeouts(kb):
     t.check(kb.wait_log("publish_timeout"), "log names publish_timeout")
 
 
+def chunk_size_reload(kb):
+    """chunk_size changed by SIGHUP while a stalled player still holds queued
+    messages and a new player joins: it needs a restart, and both players
+    keep getting intact messages (their queues share each message's chunked
+    bytes, which must never be rebuilt under them)."""
+    pub, msid = publisher(kb)
+    stalled = player(kb)
+    sent = {}
+
+    def burst(n, ts):
+        for i in range(n):
+            kind = 0x17 if i % 5 == 0 else 0x27
+            body = bytes([kind, 1, 0, 0, 0]) + os.urandom(150000)
+            sent[body] = ts + i * 33
+            pub.send(6, 9, ts + i * 33, msid, body)
+
+    pub.send(6, 9, 0, msid, avc_header())
+    burst(40, 33)  # ~6 MB: the stalled player's socket fills, the rest queues
+    with open(kb.conf) as f:
+        conf = f.read()
+    with open(kb.conf, "w") as f:
+        f.write(conf.replace("[server]", "[server]\nchunk_size = 8192", 1))
+    os.kill(kb.proc.pid, signal.SIGHUP)
+    t.check(kb.wait_log("chunk_size changed: restart kebun to apply", timeout=5),
+            "a chunk_size change by SIGHUP says it needs a restart")
+    late = player(kb)
+    burst(10, 33 * 41)
+    for name, c in (("the new player", late), ("the stalled player", stalled)):
+        got, bad = 0, 0
+        try:
+            while True:
+                m = c.read_message(timeout=1.5)
+                if m.type == 9 and len(m.payload) > 100:
+                    got += 1
+                    bad += m.payload not in sent
+        except (TimeoutError, OSError, ValueError, struct.error) as e:
+            if not isinstance(e, TimeoutError):
+                bad += 1
+                t.log("%s: %r" % (name, e))
+        t.check(got > 0 and bad == 0, "%s gets only intact messages after the reload" % name,
+                (got, bad), "> 0 intact, 0 damaged")
+        c.close()
+    pub.close()
+
+
 def main():
     kb = t.Kebun(streams={"demo": t.KEY, "silent": "silent-key-000001"},
                  server_extra="max_message_size = %d\nhandshake_timeout = 2s\n"
@@ -235,6 +281,7 @@ def main():
     keeper = exact_fanout(kb)
     bad_input(kb, keeper)
     timeouts(kb)
+    chunk_size_reload(kb)
     kb.stop()
     return t.finish()
 

@@ -11,6 +11,7 @@
   stays connected, and receives the stream again when a publisher returns.
 """
 import os
+import re
 import signal
 import sys
 import time
@@ -59,6 +60,14 @@ def refused(kb):
     m, v = c.connect(app="nosuchapp")
     t.check(v[0] == "_error" and v[3].get("code") == "NetConnection.Connect.Rejected",
             "connect to an unknown application refused", v, "_error Connect.Rejected")
+    c.close()
+    # A whole URL pasted as the server ("live/KEY"): refused, key not logged
+    # (the end of the test checks the log holds no key).
+    c = Client("127.0.0.1", kb.port)
+    m, v = c.connect(app="live/" + t.KEY)
+    t.check(v[0] == "_error" and kb.wait_log("unknown application 'live/****'", timeout=3),
+            "an application name holding the key is refused and logged with the key masked",
+            v[0], "_error, live/**** in the log")
     c.close()
 
 
@@ -110,6 +119,10 @@ def takeover_and_return(kb):
     os.kill(a.pid, signal.SIGSTOP)
     b = t.publish_lavfi(kb.url(t.KEY), 4, size="320x240")
     t.check(kb.wait_log("publisher replaced by"), "a new publisher with the key takes over")
+    t.check(kb.wait_log("replaced by a new publisher)", timeout=3) and re.search(
+        r"publish stopped after [0-9.]+ s, \d+ messages, \d+ bytes \(replaced by a new "
+        r"publisher\)", kb.log()), "the replaced publisher's session ends with its own "
+            "'publish stopped' line (duration, messages, bytes)")
     media2, _ = watch(c, 3)
     t.check(len(media2) > 50, "player keeps receiving after the takeover", len(media2), "> 50")
     os.kill(a.pid, signal.SIGCONT)
