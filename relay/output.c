@@ -511,10 +511,24 @@ static void start(struct kb_output *o)
     attempt(o);
 }
 
+void kb_output_reloaded(struct kb_output *o)
+{
+    /* "failed" waits for the config to be fixed (a CA file that did not
+     * load): a reload that keeps the destination is that moment. */
+    if (o->state != KB_OUT_FAILED || o->removing)
+        return;
+    if (o->stream->bcast == KB_BC_IDLE) {
+        set_state(o, KB_OUT_IDLE);
+        return;
+    }
+    olog(o, KB_LOG_INFO, "trying again after the reload");
+    start(o);
+}
+
 static void sink_publish(struct kb_sink *k, int resumed)
 {
     struct kb_output *o = sink_output(k);
-    if (o->state == KB_OUT_IDLE) {
+    if (o->state == KB_OUT_IDLE || o->state == KB_OUT_FAILED) {
         start(o);
     } else if (o->state == KB_OUT_LIVE) {
         /* The publisher came back: its first keyframe comes after its

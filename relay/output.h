@@ -77,6 +77,8 @@ struct kb_output *kb_output_new(struct kb_server *srv, struct kb_stream *st,
                                 const struct kb_push_conf *conf);
 /* Remove one destination: a live one unpublishes cleanly first. */
 void kb_output_remove(struct kb_output *o);
+/* A reload kept this destination: one that failed for good tries again. */
+void kb_output_reloaded(struct kb_output *o);
 /* Once a second: bitrate samples and stall detection. */
 void kb_outputs_sweep(struct kb_server *srv, uint64_t now);
 /* Shutdown: remove them all. */

@@ -35,6 +35,8 @@ static void sync_outputs(struct kb_server *srv, struct kb_stream *st,
         int keep = 0;
         for (const struct kb_push_conf *p = sc ? sc->pushes : NULL; p && !keep; p = p->next)
             keep = kb_push_same(o->conf, p);
+        if (keep)
+            kb_output_reloaded(o);
         if (!keep) {
             kb_log(KB_LOG_INFO, st->name, o->conf->masked, "push %s removed by reload",
                    o->conf->name);

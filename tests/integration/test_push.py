@@ -16,6 +16,7 @@ CA is not trusted and one whose publish is denied. Checked:
 """
 import os
 import re
+import shutil
 import signal
 import sys
 import time
@@ -86,6 +87,9 @@ def main():
         "push = rtmps://localhost:%d/rtmp/untrusted-key ca=%s name=untrusted" % (
             tls.port, other["ca"]),
         "push = rtmp://127.0.0.1:%d/deny/denied-key name=denied" % b.port,
+        # Its CA file appears only before the reload of phase 3.
+        "push = rtmps://localhost:%d/rtmp/late-ca-key ca=%s name=lateca" % (
+            tls.port, os.path.join(base, "late-ca.pem")),
     ])
     kb = t.Kebun(server_extra="grace = %ds\npush_retry_min = 500ms\npush_retry_max = %ds\n"
                               "push_timeout = 5s" % (GRACE_S, RETRY_MAX_S),
@@ -115,6 +119,9 @@ def main():
     t.check(den[0] in ("retrying", "connecting", "live") and "stream key refused?" in den[1],
             "denied publish: clear last error, still retrying", den[:2],
             "retrying, ... stream key refused?")
+    late = st.get("lateca", ("", ""))
+    t.check(late[0] == "failed" and "late-ca.pem" in late[1], "a CA file that does not load: "
+            "failed, saying which file", late[:2], "failed, ...late-ca.pem...")
     delays = [float(x) for x in re.findall(r"push denied: retrying in ([0-9.]+) s", kb.log())]
     t.check(len(delays) >= 2 and max(delays) > min(delays) * 1.5,
             "the denied destination keeps retrying, with growing delays", delays, "growing")
@@ -144,7 +151,10 @@ def main():
                         "name=extra" % a.port)
     with open(kb.conf, "w") as f:
         f.write(conf)
+    shutil.copy(good["ca"], os.path.join(base, "late-ca.pem"))
     os.kill(kb.proc.pid, signal.SIGHUP)
+    t.check(kb.wait_log("push lateca: live", timeout=8), "a failed destination whose CA file "
+            "is fixed goes live at the next reload")
     t.check(kb.wait_log("push extra: live", timeout=8), "the destination added by SIGHUP goes "
             "live")
     t.check(kb.wait_log("1 push destination(s) added, 0 removed"), "reload reports one added")
@@ -202,7 +212,7 @@ def main():
             st, "640 wide, 44100 Hz")
     text = kb.log()
     for secret in ("yt-secret-key", "fb-plain-key", "fb-tls-key", "untrusted-key",
-                   "denied-key", "x-key"):
+                   "denied-key", "x-key", "late-ca-key"):
         t.check(secret not in text, "platform key %s... never in the log" % secret[:4])
     t.check("rtmps://localhost:%d/rtmp/****" % tls.port in text,
             "logs show the RTMPS URL with its key masked")
