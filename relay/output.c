@@ -488,7 +488,27 @@ static void send_msg(struct kb_output *o, struct kb_msg *m)
     }
     if (o->have_base && (int32_t)(m->timestamp - o->ts_base) > 0)
         ts = m->timestamp - o->ts_base;
-    if (kb__session_send_media(o->s, m, ts, o->msid) < 0) {
+    /* The stream keeps metadata in the players' form (plain onMetaData); a
+     * platform is a server, so it gets what a publisher sends:
+     * @setDataFrame("onMetaData", {...}). */
+    struct kb_msg *wrapped = NULL;
+    if ((m->flags & KB_MSGF_METADATA) && m->type == KB_MSG_DATA_AMF0) {
+        static const uint8_t set_data_frame[] = {0x02, 0x00, 0x0d, '@', 's', 'e', 't', 'D',
+                                                 'a',  't',  'a',  'F', 'r', 'a', 'm', 'e'};
+        wrapped = kb_msg_new(m->type, m->timestamp, m->stream_id,
+                             m->len + (uint32_t)sizeof(set_data_frame));
+        if (!wrapped) {
+            fail(o, "out of memory");
+            return;
+        }
+        memcpy(wrapped->data, set_data_frame, sizeof(set_data_frame));
+        memcpy(wrapped->data + sizeof(set_data_frame), m->data, m->len);
+        wrapped->len = m->len + (uint32_t)sizeof(set_data_frame);
+        wrapped->flags = m->flags;
+    }
+    int err = kb__session_send_media(o->s, wrapped ? wrapped : m, ts, o->msid);
+    kb_msg_unref(wrapped);
+    if (err < 0) {
         fail(o, "out of memory");
         return;
     }

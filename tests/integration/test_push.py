@@ -41,16 +41,21 @@ def kebun_conns(pid, remote_port):
     return ports
 
 
-def status(kb):
+def status(kb, want=("yt", "plain", "tls", "untrusted", "denied", "lateca")):
     """Ask kebun for its status lines (SIGUSR1) and return them by push name."""
     before = len(kb.log())
     os.kill(kb.proc.pid, signal.SIGUSR1)
-    time.sleep(0.5)
     out = {}
-    for line in kb.log()[before:].splitlines():
-        m = re.search(r"status: push (\S+) (\S+) for .*last error(?: \(at [^)]*\))?: (.*)$", line)
-        if m:
-            out[m.group(1)] = (m.group(2), m.group(3), line)
+    deadline = time.monotonic() + 5  # a busy box may take a moment to write them all
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        for line in kb.log()[before:].splitlines():
+            m = re.search(r"status: push (\S+) (\S+) for .*last error(?: \(at [^)]*\))?: (.*)$",
+                          line)
+            if m:
+                out[m.group(1)] = (m.group(2), m.group(3), line)
+        if all(n in out for n in want):
+            break
     return out
 
 
