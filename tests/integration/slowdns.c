@@ -3,7 +3,6 @@
  * push_timeout. Only the name in KEBUN_TEST_SLOW_HOST is slowed down (by
  * KEBUN_TEST_SLOW_MS) and it resolves to 127.0.0.1; every other name goes
  * to the C library. */
-#define _GNU_SOURCE
 #include <dlfcn.h>
 #include <netdb.h>
 #include <stdlib.h>
