@@ -120,6 +120,8 @@ static void schedule_retry(struct kb_output *o)
         o->delay_ms = c->push_retry_max;
     /* Jitter, so destinations that failed together do not retry in step. */
     uint64_t d = o->delay_ms * (80 + (uint64_t)(rand() % 41)) / 100;
+    if (d > c->push_retry_max)
+        d = c->push_retry_max; /* the maximum is a promise, jitter or not */
     set_state(o, KB_OUT_RETRYING);
     olog(o, KB_LOG_INFO, "retrying in %.1f s (attempt %u)", (double)d / 1000.0, o->attempt + 1);
     uv_timer_start(&o->timer, on_timer, d, 0);

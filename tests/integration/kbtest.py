@@ -225,7 +225,7 @@ def record(url, out, seconds=None, extra=None):
 
 def probe(target, timeout=20):
     r = run(["ffprobe", "-hide_banner", "-v", "error", "-show_entries",
-             "stream=codec_type,codec_name,width,height,sample_rate:format=duration",
+             "stream=codec_type,codec_name,width,height,sample_rate:format=duration,start_time",
              "-of", "json", target], timeout=timeout)
     if r.returncode != 0:
         return {"error": r.stderr.strip()}

@@ -130,6 +130,8 @@ def main():
     delays = [float(x) for x in re.findall(r"push denied: retrying in ([0-9.]+) s", kb.log())]
     t.check(len(delays) >= 2 and max(delays) > min(delays) * 1.5,
             "the denied destination keeps retrying, with growing delays", delays, "growing")
+    t.check(delays and max(delays) <= RETRY_MAX_S, "no retry waits longer than push_retry_max, "
+            "jitter included", max(delays or [0]), "<= %d s" % RETRY_MAX_S)
 
     # Phase 2: platform A dies and comes back.
     a.kill()

@@ -21,6 +21,7 @@
 import glob
 import json
 import os
+import re
 import resource
 import signal
 import struct
@@ -110,10 +111,27 @@ def whole_broadcast(kb):
     t.check("#EXT-X-ENDLIST" in pl, "playlist ends with EXT-X-ENDLIST")
     t.check(decode_errors(playlist) == "", "every listed segment decodes without an error")
     segs = [l for l in pl.splitlines() if l and not l.startswith("#")]
-    for seg in segs:
-        info = t.probe(os.path.join(rec, seg)) if seg.endswith(".ts") else None
-        if info is not None:
-            t.check("streams" in info, "segment %s probes" % seg, info, "streams")
+    # Each segment on its own (an fMP4 one after init.mp4, as a player
+    # fetches it) holds video and audio of about the playlist's duration.
+    durs = [float(x) for x in re.findall(r"#EXTINF:([0-9.]+)", pl)]
+    init = os.path.join(rec, "init.mp4")
+    bad = []
+    for seg, want in zip(segs, durs):
+        path = os.path.join(rec, seg)
+        if seg.endswith(".m4s"):
+            joined = os.path.join(kb.dir, "joined.mp4")
+            with open(joined, "wb") as out, open(init, "rb") as a, open(path, "rb") as b:
+                out.write(a.read() + b.read())
+            path = joined
+        info = t.probe(path)
+        kinds = sorted(s.get("codec_type") for s in info.get("streams", []))
+        fmt = info.get("format", {})
+        # ffprobe counts a fragment's duration from time 0, not from its start.
+        got = float(fmt.get("duration", 0) or 0) - float(fmt.get("start_time", 0) or 0)
+        if kinds != ["audio", "video"] or abs(got - want) > 0.2:
+            bad.append((seg, kinds, got, want))
+    t.check(segs and len(durs) == len(segs) and not bad, "every segment plays on its own with "
+            "audio and video for its EXTINF duration", bad[:3], [])
     info = t.probe(playlist)
     dur = float(info.get("format", {}).get("duration", 0) or 0)
     t.check(abs(dur - SECONDS) <= SEGMENT_S, "recorded duration within one segment of %d s" %
@@ -124,7 +142,11 @@ def whole_broadcast(kb):
     frames, vstart = count_frames(playlist, "video")
     t.check(frames == SECONDS * 30, "every video frame ffmpeg sent is recorded", frames,
             SECONDS * 30)
-    _, astart = count_frames(playlist, "audio")
+    aframes, astart = count_frames(playlist, "audio")
+    # ffmpeg's AAC encoder: one frame per 1024 samples plus its priming frame.
+    want_a = SECONDS * 44100 / 1024
+    t.check(abs(aframes - want_a) <= 3, "every audio frame ffmpeg sent is recorded", aframes,
+            "%.0f +- 3" % want_a)
     t.check(abs(vstart - astart) <= 1 / 30 + 1e-6, "audio and video start within one frame",
             (vstart, astart), "|v - a| <= 33 ms")
     t.check(m.get("width") == 640 and m.get("height") == 360 and m.get("segments") == len(segs),
@@ -155,7 +177,9 @@ def grace(kb):
     p = t.publish_lavfi(kb.url(t.KEY), 2, size="320x240", gop=30)
     p.wait(30)
     time.sleep(1)  # within the grace period
-    p = t.publish_lavfi(kb.url(t.KEY), 2, size="320x240", gop=30)
+    # The phone comes back with another resolution: same recording, a new
+    # part after a discontinuity.
+    p = t.publish_lavfi(kb.url(t.KEY), 2, size="640x360", gop=30)
     p.wait(30)
     recs = recordings(kb)
     t.check(len(recs) == n0 + 1, "a return within the grace period continues the recording",
@@ -165,6 +189,12 @@ def grace(kb):
     dur = float(t.probe(os.path.join(recs[-1], "index.m3u8")).get("format", {}).get(
         "duration", 0) or 0)
     t.check(dur >= 3.5, "it holds both sessions' media", dur, ">= 3.5 s")
+    with open(os.path.join(recs[-1], "index.m3u8")) as f:
+        pl = f.read()
+    t.check(pl.count("#EXT-X-DISCONTINUITY") == 1, "the new resolution starts after one "
+            "EXT-X-DISCONTINUITY", pl.count("#EXT-X-DISCONTINUITY"), 1)
+    t.check(decode_errors(os.path.join(recs[-1], "index.m3u8")) == "",
+            "both parts decode without an error")
     p = t.publish_lavfi(kb.url(t.KEY), 2, size="320x240", gop=30)
     p.wait(30)
     recs = recordings(kb)
