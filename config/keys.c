@@ -70,7 +70,9 @@ const struct kb__conf_key kb__conf_keys[] = {
      "broadcasts). Players are told at once that the publisher left."},
     {"segment_duration", SEC_SERVER, T_DURATION, 0, SRV(segment_duration), "4s", 1000, 60000,
      "Target length of a recording segment; segments are cut at the first keyframe after "
-     "it."},
+     "it. The playlist's EXT-X-TARGETDURATION is this rounded up plus 2 s and never changes; "
+     "a segment is cut at an earlier keyframe rather than pass it (a keyframe interval longer "
+     "than that makes longer segments, with one warning per recording)."},
     {"record_format", SEC_SERVER, T_ENUM, 0, SRV(record_format), "fmp4", 0, 0,
      "Recording segments: `fmp4` (CMAF: `init.mp4` and `.m4s` segments) or `mpegts` "
      "(`.ts` segments); both with an HLS playlist `index.m3u8`.", format_names},
@@ -84,7 +86,8 @@ const struct kb__conf_key kb__conf_keys[] = {
      "(`thumbs/`); `0` writes only the first."},
     {"export_mp4", SEC_SERVER, T_BOOL, 0, SRV(export_mp4), "on", 0, 0,
      "When a recording finishes, remux it into one progressive MP4 with `faststart` "
-     "(`recording.mp4`) for download and sharing."},
+     "(`recording.mp4`) for download and sharing. Exports run on their own thread; one cut "
+     "off by a shutdown or a crash is made at the next start."},
     {"push_retry_min", SEC_SERVER, T_DURATION, 0, SRV(push_retry_min), "1s", 100, 600000,
      "A push destination that fails is retried after this long, then after twice as long "
      "each time (with random jitter), up to `push_retry_max`."},

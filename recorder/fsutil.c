@@ -1,15 +1,17 @@
 /* Small file-system and string helpers for the recorder. Every write that
- * a reader may see goes through kb__write_atomic: PATH.tmp, then rename,
- * so a crash leaves either the old file or the new one, never half of it. */
+ * a reader may see goes through a temp file and rename, so a crash leaves
+ * either the old file or the new one, never half of it. */
 #include "internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <ftw.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -64,14 +66,57 @@ int kb__mkdir_p(const char *path)
     return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
 }
 
+/* splitmix64: spreads a counter, the pid and the clock over the bits the
+ * temp name uses. Uniqueness comes from O_EXCL; this only makes retries
+ * rare, also across processes. */
+static uint64_t mix(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+#define TMP_RAND 6 ///< random characters in a temp name
+
+int kb__tmp_open(const char *path, char *tmp, size_t n)
+{
+    static atomic_uint seq;
+    static const char alnum[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+    const char *slash = strrchr(path, '/');
+    int dlen = slash ? (int)(slash - path + 1) : 0;
+    const char *base = path + dlen;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    for (int attempt = 0; attempt < 100; attempt++) {
+        uint64_t x = mix(((uint64_t)getpid() << 32) ^ (uint64_t)ts.tv_nsec ^
+                         ((uint64_t)atomic_fetch_add(&seq, 1) << 40) ^ (uint64_t)attempt);
+        char rnd[TMP_RAND + 1];
+        for (int i = 0; i < TMP_RAND; i++, x /= 36)
+            rnd[i] = alnum[x % 36];
+        rnd[TMP_RAND] = 0;
+        int err = kb__pathf(tmp, n, "%.*s.%s.%s.tmp", dlen, path, base, rnd);
+        if (err < 0)
+            return err;
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (fd < 0 && errno == EEXIST)
+            continue;
+        if (fd < 0)
+            return -errno;
+        /* Nobody else can hold it yet: this only fails on a file system
+         * without locks, where the temp file is simply unprotected. */
+        flock(fd, LOCK_EX | LOCK_NB);
+        return fd;
+    }
+    return -EEXIST;
+}
+
 int kb__write_atomic(const char *path, const void *data, size_t len)
 {
     char tmp[PATH_MAX];
-    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
-        return -ENAMETOOLONG;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd = kb__tmp_open(path, tmp, sizeof(tmp));
     if (fd < 0)
-        return -errno;
+        return fd;
     const char *p = data;
     int err = 0;
     while (len > 0) {
@@ -92,6 +137,70 @@ int kb__write_atomic(const char *path, const void *data, size_t len)
     if (err)
         unlink(tmp);
     return err;
+}
+
+/* The files kebun writes in a recording directory (and thumbs/): the
+ * segmenter's init*.mp4 and NNNNNN.m4s / .ts, the thumbnails, meta.json,
+ * index.m3u8 and recording.mp4. */
+static int own_name(const char *s, size_t n)
+{
+    static const char *const fixed[] = {"meta.json", "index.m3u8", "thumb.jpg", "recording.mp4",
+                                        "init.mp4"};
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+        if (strlen(fixed[i]) == n && memcmp(s, fixed[i], n) == 0)
+            return 1;
+    size_t d = 0;
+    if (n > 5 && memcmp(s, "init-", 5) == 0) {
+        for (d = 5; d < n && s[d] >= '0' && s[d] <= '9'; d++)
+            ;
+        return d > 5 && n - d == 4 && memcmp(s + d, ".mp4", 4) == 0;
+    }
+    for (; d < n && s[d] >= '0' && s[d] <= '9'; d++)
+        ;
+    if (d == 0)
+        return 0;
+    return (n - d == 4 && (memcmp(s + d, ".m4s", 4) == 0 || memcmp(s + d, ".jpg", 4) == 0)) ||
+           (n - d == 3 && memcmp(s + d, ".ts", 3) == 0);
+}
+
+/* 1 when another process still holds the kb__tmp_open file at `path`. */
+static int in_use(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return 0;
+    int busy = flock(fd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+    close(fd);
+    return busy;
+}
+
+void kb__remove_temps(const char *dir, int *export_tmp)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    char path[PATH_MAX];
+    while ((e = readdir(d))) {
+        const char *s = e->d_name;
+        size_t n = strlen(s);
+        if (n < 5 || strcmp(s + n - 4, ".tmp") != 0)
+            continue;
+        n -= 4;
+        /* .NAME.XXXXXX.tmp (kb__tmp_open) or NAME.tmp (the segmenter). */
+        int unique = s[0] == '.' && n > TMP_RAND + 2 && s[n - TMP_RAND - 1] == '.';
+        if (unique) {
+            s++;
+            n -= TMP_RAND + 2;
+        }
+        if (!own_name(s, n) || kb__pathf(path, sizeof(path), "%s/%s", dir, e->d_name) < 0)
+            continue;
+        if (unique && in_use(path))
+            continue; /* kebun --export (or another writer) is at work */
+        if (unlink(path) == 0 && export_tmp && n == 13 && memcmp(s, "recording.mp4", 13) == 0)
+            *export_tmp = 1;
+    }
+    closedir(d);
 }
 
 int kb__read_file(const char *path, size_t max, char **out, size_t *len)

@@ -10,6 +10,7 @@
  * meta.c       meta.json and the recovery pass after a crash
  * thumb.c      decode a keyframe, scale, encode JPEG
  * export.c     segments to one faststart MP4
+ * jobs.c       the job thread: exports and retention, off the worker
  * retention.c  delete a stream's oldest finished recordings
  * fsutil.c     names, paths, atomic writes, time strings
  */
@@ -18,6 +19,7 @@
 
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -44,8 +46,21 @@ int kb__name_ok(const char *name);
 int kb__recording_path_ok(const char *rel);
 /* mkdir -p with mode 0755. 0 or a negative errno. */
 int kb__mkdir_p(const char *path);
-/* Write `len` bytes to PATH.tmp, then rename it over `path`. 0 or -errno. */
+/* Write `len` bytes to a new temp file (kb__tmp_open), then rename it over
+ * `path`. 0 or -errno. */
 int kb__write_atomic(const char *path, const void *data, size_t len);
+/* Create a temp file for `path` in the same directory, named
+ * .NAME.XXXXXX.tmp (a fresh random part, O_EXCL, mode 0644), and hold an
+ * exclusive flock on it for as long as the descriptor stays open. Two
+ * processes writing the same file (kebun --export beside the server) never
+ * share a temp file, and kb__remove_temps leaves a locked one alone. The
+ * path goes to tmp[]. Returns the descriptor or a negative errno. */
+int kb__tmp_open(const char *path, char *tmp, size_t n);
+/* Delete the temp files kebun's own writers left in `dir` when they died:
+ * NAME.tmp (segmenter) and unlocked .NAME.XXXXXX.tmp (kb__tmp_open), for
+ * the names kebun writes in a recording directory (and thumbs/). Any other
+ * file is left alone. Sets *export_tmp when one was an export's. */
+void kb__remove_temps(const char *dir, int *export_tmp);
 /* Read a whole file of at most `max` bytes, NUL-terminated. 0 or -errno. */
 int kb__read_file(const char *path, size_t max, char **out, size_t *len);
 /* rm -rf. 0 or the first negative errno. */
@@ -82,6 +97,11 @@ const struct kb_recorder_conf *kb__conf(const struct kb_recorder *r);
 void kb__recorder_hold(struct kb_recorder *r, int hold);
 /* Tests only: the payload bytes now queued for `s`. */
 uint64_t kb__queued_bytes(struct kb_rec_stream *s);
+/* The recorder's job thread (jobs.c). */
+struct kb__jobs *kb__jobs(const struct kb_recorder *r);
+/* 1 when `rel` ("STREAM/RECORDING") is a stream's current recording. Any
+ * thread. */
+int kb__live(struct kb_recorder *r, const char *rel);
 
 /* ---- media.c ----------------------------------------------------------- */
 
@@ -147,6 +167,7 @@ struct kb__seg_conf {
     const char *init_name;                 ///< "init.mp4", "init-2.mp4" (fMP4 only)
     uint32_t first_index;                  ///< number of this part's first segment
     uint32_t target_ms;                    ///< cut at the first keyframe after this
+    uint32_t max_ms;                       ///< cut earlier rather than exceed this (0: no limit)
     const struct kb__codec *video, *audio; ///< NULL: the part has no such track
     int width, height;
     int inband; ///< repeat the parameter sets in the first keyframe
@@ -187,12 +208,19 @@ struct kb__pl_entry {
 
 struct kb__playlist {
     enum kb_rec_format format;
+    int target_s; ///< EXT-X-TARGETDURATION, fixed for the playlist's life; 0: from the segments
     struct kb__pl_entry *e;
     size_t n, cap;
     int ended; ///< EXT-X-ENDLIST
 };
 
 int kb__pl_add(struct kb__playlist *pl, const struct kb__pl_entry *e);
+/* EXT-X-TARGETDURATION for a recording whose segments target `segment_ms`
+ * (RFC 8216 6.2.1: it never changes once the playlist exists), and the
+ * longest segment that still fits it (EXTINF rounded to the nearest
+ * second). */
+int kb__pl_target_s(uint32_t segment_ms);
+int64_t kb__pl_max_ms(int target_s);
 /* Write DIR/index.m3u8 atomically. */
 int kb__pl_write(const struct kb__playlist *pl, const char *dir);
 /* Read DIR/index.m3u8 (as kebun writes it). 0, -ENOENT, -EINVAL, -ENOMEM. */
@@ -214,14 +242,18 @@ struct kb__meta {
     const char *status; ///< "live", "complete", "interrupted", "failed"
     uint64_t dropped;
     char last_error[160];
-    int thumb;    ///< thumb.jpg written
-    int exported; ///< recording.mp4 written
+    int thumb;          ///< thumb.jpg written
+    int exported;       ///< recording.mp4 written
+    int export_pending; ///< finished, and an export is due that has not completed yet
 };
 
 /* Write DIR/meta.json atomically. */
 int kb__meta_write(const struct kb__meta *m, const char *dir);
 int kb__meta_read(struct kb__meta *m, const char *dir);
-/* Close every recording below root that a crash left open. */
+/* The start-up pass over every recording below root: delete the temp files
+ * a crash or kill left, close recordings a crash left open ("interrupted"),
+ * and hand the job thread the finished recordings whose export is still
+ * due (export_pending, or an export's temp file was left). */
 void kb__recover(struct kb_recorder *r);
 
 /* ---- thumb.c ----------------------------------------------------------- */
@@ -235,15 +267,49 @@ int kb__thumb(const struct kb__codec *c, const uint8_t *p, size_t n, const char 
 /* ---- export.c ---------------------------------------------------------- */
 
 /* Remux the recording in absolute directory `dir` into dir/recording.mp4
- * with faststart (temp + rename). 0 or a negative error. */
-int kb__export(struct kb_recorder *r, const char *stream, const char *dir);
+ * with faststart (a kb__tmp_open temp file + rename). Gives up with
+ * AVERROR_EXIT soon after *cancel (if given) becomes nonzero. 0 or a
+ * negative error. */
+int kb__export(struct kb_recorder *r, const char *stream, const char *dir,
+               const atomic_int *cancel);
+/* kb__export for a finished recording, noted in its meta.json ("export",
+ * export_pending cleared). A recording without an end in meta.json is
+ * refused (-EBUSY); `rel` is "STREAM/RECORDING", for logs. */
+int kb__export_recording(struct kb_recorder *r, const char *dir, const char *rel,
+                         const char *stream, const atomic_int *cancel);
+/* Tests only: called for every packet an export copies (a slow disk). */
+extern void (*kb__export_hook)(void);
+
+/* ---- jobs.c ------------------------------------------------------------ */
+
+struct kb__jobs;
+
+/* Start the job thread. 0 or a negative errno. */
+int kb__jobs_new(struct kb_recorder *r, struct kb__jobs **out);
+/* Export the finished recording `rel` ("STREAM/RECORDING"); `done` (or
+ * NULL) is called on the job thread with 0 or a negative error, or with
+ * -ECANCELED at shutdown. 0, -EAGAIN when the list is full, -ESHUTDOWN. */
+int kb__jobs_export(struct kb__jobs *j, const char *rel, void (*done)(void *ud, int err), void *ud);
+/* A retention pass over `stream` with these limits; one per stream is
+ * queued at most (a newer request updates its limits). 0 or -errno. */
+int kb__jobs_retention(struct kb__jobs *j, const char *stream, const struct kb_rec_limits *lim);
+/* An export left over from the last run (recovery at start), done after
+ * everything else. 0 or -ENOMEM. */
+int kb__jobs_backlog(struct kb__jobs *j, const char *rel);
+/* Tests only: wait until nothing is queued or running. */
+void kb__jobs_wait(struct kb__jobs *j);
+/* Start no more jobs, cancel the export in progress, fail what is queued
+ * (-ECANCELED) and join the thread. Later requests get -ESHUTDOWN. */
+void kb__jobs_stop(struct kb__jobs *j);
+void kb__jobs_free(struct kb__jobs *j);
 
 /* ---- retention.c ------------------------------------------------------- */
 
-/* Delete the stream's oldest finished recordings over the limits; `live` is
- * the directory name being recorded now (never deleted), or NULL. */
+/* Delete the stream's oldest finished recordings over the limits; never a
+ * live one (kb__live, or no end in meta.json). Stops early once *cancel
+ * (if given) is set. */
 void kb__retention(struct kb_recorder *r, const char *stream, const struct kb_rec_limits *lim,
-                   const char *live);
+                   const atomic_int *cancel);
 
 /* ---- rec.c ------------------------------------------------------------- */
 
@@ -256,11 +322,10 @@ void kb__rec_begin(struct kb__rec *rec, int64_t wall_ms, uint64_t drops_total);
 void kb__rec_msg(struct kb__rec *rec, struct kb_msg *m);
 void kb__rec_gap(struct kb__rec *rec);
 /* The broadcast is over. `shutdown` is set when the recorder itself stops
- * (no export then); drops_total is the stream's drop counter at the end. */
+ * (the export is left for the next start then); drops_total is the
+ * stream's drop counter at the end. */
 void kb__rec_end(struct kb__rec *rec, int shutdown, uint64_t drops_total);
 void kb__rec_free(struct kb__rec *rec);
-/* The directory name being recorded now, or NULL (worker thread). */
-const char *kb__rec_live(const struct kb__rec *rec);
 
 /* recorder.c: the worker publishes its state into the stream's snapshot. */
 struct kb__pub {

@@ -1,10 +1,17 @@
 /* meta.json, the recording's index card, and the recovery pass.
  *
  * meta.json is rewritten (temp + rename) when a recording starts, after
- * every segment, on failure and resume, and at the end. "end" stays null
- * while the recording is open, which is how the recovery pass at start-up
- * knows a crash left it open: it deletes leftover temp files, closes the
+ * every segment, on failure and resume, at the end, and when its export
+ * completes. "end" stays null while the recording is open, which is how
+ * the recovery pass at start-up knows a crash left it open: it closes the
  * playlist with EXT-X-ENDLIST and marks the recording "interrupted".
+ * "export_pending" is true from the end of a recording (with export_mp4 on)
+ * until its recording.mp4 is written, so an export that a crash or a
+ * shutdown cut off is done at the next start.
+ *
+ * The recovery pass also deletes, in every recording, the temp files that
+ * kebun's writers left when they died (kb__remove_temps): its own names
+ * only, and never one that a live writer still holds.
  */
 #include "internal.h"
 
@@ -69,6 +76,8 @@ int kb__meta_write(const struct kb__meta *m, const char *dir)
     add_str(o, "last_error", m->last_error, &bad);
     add_str(o, "thumb", m->thumb ? "thumb.jpg" : NULL, &bad);
     add_str(o, "export", m->exported ? "recording.mp4" : NULL, &bad);
+    if (!cJSON_AddBoolToObject(o, "export_pending", m->export_pending))
+        bad++;
     char *text = bad ? NULL : cJSON_Print(o);
     cJSON_Delete(o);
     if (!text)
@@ -138,24 +147,9 @@ int kb__meta_read(struct kb__meta *m, const char *dir)
     snprintf(m->last_error, sizeof(m->last_error), "%s", (s = get_str(o, "last_error")) ? s : "");
     m->thumb = get_str(o, "thumb") != NULL;
     m->exported = get_str(o, "export") != NULL;
+    m->export_pending = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "export_pending"));
     cJSON_Delete(o);
     return m->status ? 0 : -EINVAL;
-}
-
-static void remove_temps(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    struct dirent *e;
-    char path[PATH_MAX];
-    while ((e = readdir(d))) {
-        size_t n = strlen(e->d_name);
-        if (n > 4 && strcmp(e->d_name + n - 4, ".tmp") == 0 &&
-            snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) < (int)sizeof(path))
-            unlink(path);
-    }
-    closedir(d);
 }
 
 static int64_t mtime_ms(const char *dir, const char *name)
@@ -167,16 +161,11 @@ static int64_t mtime_ms(const char *dir, const char *name)
     return (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
 }
 
-static void recover_one(struct kb_recorder *r, const char *stream, const char *dir,
-                        const char *name)
+/* Close a recording a crash left open. */
+static void close_open(struct kb_recorder *r, const char *stream, const char *dir, const char *name,
+                       struct kb__meta *mp)
 {
-    struct kb__meta m;
-    if (kb__meta_read(&m, dir) < 0 || m.end_ms)
-        return;
-    remove_temps(dir);
-    char thumbs[PATH_MAX];
-    if (kb__pathf(thumbs, sizeof(thumbs), "%s/thumbs", dir) == 0)
-        remove_temps(thumbs);
+    struct kb__meta m = *mp;
     struct kb__playlist pl;
     int err = kb__pl_read(&pl, dir);
     if (err == -ENOENT) {
@@ -223,6 +212,7 @@ static void recover_one(struct kb_recorder *r, const char *stream, const char *d
             m.bytes += (uint64_t)st.st_size;
     }
     m.status = "interrupted";
+    m.export_pending = kb__conf(r)->export_mp4 && pl.n > 0;
     if ((err = kb__meta_write(&m, dir)) < 0)
         kb__log(r, KB__ERROR, stream,
                 "recording %s left open by a crash: cannot update "
@@ -234,6 +224,36 @@ static void recover_one(struct kb_recorder *r, const char *stream, const char *d
                 "interrupted (%u segments, %.1f s)",
                 name, m.segments, (double)m.duration_ms / 1000.0);
     kb__pl_free(&pl);
+    if (err == 0)
+        *mp = m;
+}
+
+static void recover_one(struct kb_recorder *r, const char *stream, const char *dir,
+                        const char *name)
+{
+    int export_tmp = 0;
+    kb__remove_temps(dir, &export_tmp);
+    char path[PATH_MAX];
+    if (kb__pathf(path, sizeof(path), "%s/thumbs", dir) == 0)
+        kb__remove_temps(path, NULL);
+    struct kb__meta m;
+    if (kb__meta_read(&m, dir) < 0)
+        return;
+    if (!m.end_ms)
+        close_open(r, stream, dir, name, &m);
+    if (!m.end_ms || m.exported || !m.segments)
+        return;
+    if (export_tmp && !m.export_pending) {
+        /* Cut off by a crash of a kebun that did not say in meta.json that
+         * an export was due. */
+        m.export_pending = 1;
+        kb__meta_write(&m, dir);
+    }
+    char rel[2 * KB__NAME_MAX + 2];
+    if (m.export_pending && kb__conf(r)->export_mp4 &&
+        kb__pathf(rel, sizeof(rel), "%s/%s", stream, name) == 0 &&
+        kb__jobs_backlog(kb__jobs(r), rel) < 0)
+        kb__log(r, KB__ERROR, stream, "export of %s left for later (out of memory)", rel);
 }
 
 void kb__recover(struct kb_recorder *r)

@@ -5,6 +5,13 @@
  * An EVENT playlist: segments are only appended; EXT-X-ENDLIST closes it.
  * Each part after the first starts with EXT-X-DISCONTINUITY and, for fMP4,
  * its own EXT-X-MAP (init-N.mp4), because its codec parameters may differ.
+ *
+ * EXT-X-TARGETDURATION is decided when the recording starts and never
+ * changes (RFC 8216 6.2.1): the segment target rounded up, plus GOP_ALLOW_S
+ * for the keyframe a segment waits for. The segmenter cuts a segment early
+ * at a keyframe rather than let it grow past it; only a keyframe interval
+ * longer than the target duration itself makes a longer segment, which the
+ * recorder logs.
  */
 #include "internal.h"
 
@@ -12,6 +19,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The keyframe interval that streaming platforms ask publishers for. */
+#define GOP_ALLOW_S 2
+
+int kb__pl_target_s(uint32_t segment_ms)
+{
+    return (int)((segment_ms + 999) / 1000) + GOP_ALLOW_S;
+}
+
+int64_t kb__pl_max_ms(int target_s)
+{
+    /* EXTINF rounded to the nearest second must not exceed the target. */
+    return (int64_t)target_s * 1000 + 499;
+}
 
 int kb__pl_add(struct kb__playlist *pl, const struct kb__pl_entry *e)
 {
@@ -33,6 +54,7 @@ void kb__pl_free(struct kb__playlist *pl)
     pl->e = NULL;
     pl->n = pl->cap = 0;
     pl->ended = 0;
+    pl->target_s = 0;
 }
 
 int64_t kb__pl_duration_ms(const struct kb__playlist *pl)
@@ -45,18 +67,23 @@ int64_t kb__pl_duration_ms(const struct kb__playlist *pl)
 
 int kb__pl_write(const struct kb__playlist *pl, const char *dir)
 {
-    /* Every EXTINF rounded to the nearest second must fit the target. */
-    int64_t max_ms = 1000;
-    for (size_t i = 0; i < pl->n; i++)
-        if (pl->e[i].dur_ms > max_ms)
-            max_ms = pl->e[i].dur_ms;
+    /* A playlist kebun did not start (none of its own) gets a target that
+     * fits every EXTINF rounded to the nearest second. */
+    int64_t target = pl->target_s;
+    if (target <= 0) {
+        int64_t max_ms = 1000;
+        for (size_t i = 0; i < pl->n; i++)
+            if (pl->e[i].dur_ms > max_ms)
+                max_ms = pl->e[i].dur_ms;
+        target = (max_ms + 500) / 1000;
+    }
     struct kb__str s = {0};
     int fmp4 = pl->format == KB_REC_FMP4;
     int err = kb__str_addf(&s,
                            "#EXTM3U\n#EXT-X-VERSION:%d\n#EXT-X-TARGETDURATION:%lld\n"
                            "#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:EVENT\n"
                            "#EXT-X-INDEPENDENT-SEGMENTS\n",
-                           fmp4 ? 7 : 3, (long long)((max_ms + 500) / 1000));
+                           fmp4 ? 7 : 3, (long long)target);
     for (size_t i = 0; i < pl->n && !err; i++) {
         const struct kb__pl_entry *e = &pl->e[i];
         if (e->disc)
@@ -106,6 +133,9 @@ int kb__pl_read(struct kb__playlist *pl, const char *dir)
          line = strtok_r(NULL, "\r\n", &save)) {
         if (strncmp(line, "#EXTINF:", 8) == 0) {
             dur = (int64_t)(strtod(line + 8, NULL) * 1000 + 0.5);
+        } else if (strncmp(line, "#EXT-X-TARGETDURATION:", 22) == 0) {
+            long t = strtol(line + 22, NULL, 10);
+            pl->target_s = t > 0 && t < 86400 ? (int)t : 0;
         } else if (strcmp(line, "#EXT-X-DISCONTINUITY") == 0) {
             cur.disc = 1;
             if (pl->n)

@@ -10,10 +10,12 @@
  * each with its own muxer (and init-N.mp4), separated in the playlist by
  * EXT-X-DISCONTINUITY. A new part starts when a sequence header changes,
  * when a track turns up that the part lacks, and when recording resumes
- * after a failure. All parts share one timeline: the 64-bit unwrap of the
- * stream's 32-bit millisecond timestamps, with the recording's first frame
- * at 0 (shifted forward only where a returning publisher's timeline would
- * overlap what was already written).
+ * after a failure (in the same directory, whatever the error was, unless
+ * the directory itself is gone). All parts share one timeline: the 64-bit
+ * unwrap of the stream's 32-bit millisecond timestamps, with the
+ * recording's first frame at 0 (shifted forward only where a returning
+ * publisher's timeline, or the media after a queue skip, would overlap what
+ * was already written).
  *
  * While WAITING, messages are kept (video from its first keyframe, audio
  * from the start) so that a stream whose second track is late or never
@@ -75,10 +77,10 @@ struct kb__rec {
     int64_t floor;   ///< where what was written before a gap ends
     int floor_armed; ///< the next frame written must not start before floor
     int64_t next_thumb;
-    char what[96]; ///< what the segment callback failed at
+    int warned_long; ///< "segment longer than the target duration" said
+    char what[96];   ///< what the segment callback failed at
 
     int64_t fail_since, last_try, last_fail_log;
-    int fail_err; ///< the last failure's error
 };
 
 static int open_part(struct kb__rec *rec, const struct kb__frame *key);
@@ -146,6 +148,7 @@ static void reset(struct kb__rec *rec)
     rec->fail_since = 0;
     rec->shift = rec->floor = 0;
     rec->floor_armed = 0;
+    rec->warned_long = 0;
 }
 
 void kb__rec_free(struct kb__rec *rec)
@@ -155,11 +158,6 @@ void kb__rec_free(struct kb__rec *rec)
     reset(rec);
     free(rec->pend);
     free(rec);
-}
-
-const char *kb__rec_live(const struct kb__rec *rec)
-{
-    return rec->active && rec->have_dir ? rec->dirname : NULL;
 }
 
 static int write_meta(struct kb__rec *rec)
@@ -175,7 +173,6 @@ static void fail(struct kb__rec *rec, const char *what, int err)
     char ebuf[96], msg[sizeof(rec->meta.last_error)];
     snprintf(msg, sizeof(msg), "%s: %s", what, kb__strerror(err, ebuf, sizeof(ebuf)));
     int64_t now = kb__mono_ms();
-    rec->fail_err = err;
     if (rec->state != KB_REC_FAILED) {
         kb__log(rec->r, KB__ERROR, rec->name, "recording failed: %s", msg);
         rec->fail_since = rec->last_fail_log = now;
@@ -245,6 +242,7 @@ static int make_dir(struct kb__rec *rec)
     rec->meta.status = "live";
     kb__pl_free(&rec->pl);
     rec->pl.format = rec->conf->format;
+    rec->pl.target_s = kb__pl_target_s(rec->conf->segment_ms);
     rec->parts = 0;
     rec->next_index = 1;
     rec->base = INT64_MIN;
@@ -268,6 +266,18 @@ static int on_segment(void *ud, const struct kb__seg_info *info)
         e.disc = rec->parts > 1;
         snprintf(e.map, sizeof(e.map), "%s", rec->part_map);
         rec->part_new = 0;
+    }
+    int64_t max_ms = kb__pl_max_ms(rec->pl.target_s);
+    if (info->dur_ms > max_ms && !rec->warned_long) {
+        /* The playlist's target duration must not change (RFC 8216 6.2.1),
+         * so the segment stays as it is: only a keyframe can end it. */
+        rec->warned_long = 1;
+        kb__log(rec->r, KB__WARN, rec->name,
+                "recording %s: segment %s lasts %.1f s, over the playlist's target duration "
+                "(%d s): the publisher's keyframe interval is too long; some players may "
+                "stall (send a keyframe at least every %d s)",
+                rec->dirname, info->name, (double)info->dur_ms / 1000.0, rec->pl.target_s,
+                rec->pl.target_s);
     }
     rec->meta.bytes += info->bytes;
     rec->meta.segments++;
@@ -432,6 +442,7 @@ static int open_part(struct kb__rec *rec, const struct kb__frame *key)
         .init_name = init,
         .first_index = rec->next_index,
         .target_ms = rec->conf->segment_ms,
+        .max_ms = (uint32_t)kb__pl_max_ms(rec->pl.target_s),
         .video = key ? &rec->codec[KB__V] : NULL,
         .audio = rec->codec[KB__A].id != AV_CODEC_ID_NONE ? &rec->codec[KB__A] : NULL,
         .width = w,
@@ -562,26 +573,20 @@ static void failed_msg(struct kb__rec *rec, struct kb_msg *m, const struct kb__f
     if (now - rec->last_try < RETRY_MS)
         return;
     rec->last_try = now;
-    /* Resume in the same directory when its trouble was space or I/O; when
-     * it is gone or became unwritable, close it as failed (if it still
-     * can be) and start a new recording. A directory that never held a
-     * segment is retried in place, so a wholly unwritable root does not
-     * make a directory a second. */
+    /* Resume in the same directory, as a new part, whatever the trouble
+     * was: space, I/O, or permissions and read-only mounts (EACCES, EPERM,
+     * EROFS), which an operator fixes as surely as a full disk. Only a
+     * directory that is gone (or is no longer a directory) cannot take the
+     * recording on: then a new recording starts. */
     struct stat st;
-    int gone = rec->have_dir && stat(rec->dir, &st) < 0 && errno == ENOENT;
-    int e = rec->fail_err;
-    int denied = e == AVERROR(EACCES) || e == AVERROR(EPERM) || e == AVERROR(EROFS) ||
-                 e == AVERROR(ENOENT) || e == AVERROR(ENOTDIR);
-    if (gone || (rec->have_dir && denied && rec->meta.segments > 0)) {
-        if (!gone) {
-            rec->pl.ended = 1;
-            kb__pl_write(&rec->pl, rec->dir);
-            rec->meta.end_ms = kb__wall_ms();
-            rec->meta.status = "failed";
-            write_meta(rec);
-        }
-        kb__log(rec->r, KB__WARN, rec->name, "recording %s %s: starting a new recording",
-                rec->dirname, gone ? "vanished" : "cannot be written");
+    int gone = 0;
+    if (rec->have_dir && stat(rec->dir, &st) < 0)
+        gone = errno == ENOENT || errno == ENOTDIR;
+    else if (rec->have_dir)
+        gone = !S_ISDIR(st.st_mode);
+    if (gone) {
+        kb__log(rec->r, KB__WARN, rec->name, "recording %s vanished: starting a new recording",
+                rec->dirname);
         rec->have_dir = 0;
         rec->begin_wall = kb__wall_ms();
     }
@@ -671,7 +676,8 @@ void kb__rec_end(struct kb__rec *rec, int shutdown, uint64_t drops_total)
 {
     if (!rec->active)
         return;
-    char ebuf[96];
+    char ebuf[96], rel[2 * KB__NAME_MAX + 2] = "";
+    int export = 0;
     if (rec->state == KB_REC_RECORDING)
         close_part(rec);
     if (rec->have_dir) {
@@ -684,6 +690,10 @@ void kb__rec_end(struct kb__rec *rec, int shutdown, uint64_t drops_total)
         m->end_ms = kb__wall_ms();
         m->status = rec->state == KB_REC_FAILED ? "failed" : "complete";
         m->dropped = drops_total - rec->drops_base;
+        /* Said before the export starts, so that one a crash or a shutdown
+         * cuts off is done at the next start. */
+        export = rec->conf->export_mp4 && rec->pl.n > 0;
+        m->export_pending = export;
         if ((err = kb__meta_write(m, rec->dir)) < 0)
             kb__log(rec->r, KB__ERROR, rec->name, "recording %s: cannot write meta.json (%s)",
                     rec->dirname, kb__strerror(err, ebuf, sizeof(ebuf)));
@@ -692,17 +702,26 @@ void kb__rec_end(struct kb__rec *rec, int shutdown, uint64_t drops_total)
                 rec->dirname, m->status, m->segments, (double)m->duration_ms / 1000.0,
                 (double)m->bytes / 1e6, m->parts, m->parts == 1 ? "" : "s",
                 (unsigned long long)m->dropped);
-        if (!shutdown && rec->conf->export_mp4 && rec->pl.n > 0 &&
-            kb__export(rec->r, rec->name, rec->dir) == 0) {
-            m->exported = 1;
-            kb__meta_write(m, rec->dir);
-        }
+        snprintf(rel, sizeof(rel), "%s/%s", rec->name, rec->dirname);
     }
     reset(rec);
+    /* No longer live (kb__live): the job thread may take it now. */
     publish(rec, NULL);
+    /* The export runs on the job thread: a long one must not hold up the
+     * other streams' queues. At shutdown none starts: the next start does
+     * it (meta.json says export_pending). */
+    int err = shutdown ? -ESHUTDOWN
+              : export ? kb__jobs_export(kb__jobs(rec->r), rel, NULL, NULL)
+                       : 0;
+    if (export && err < 0)
+        kb__log(rec->r, err == -ESHUTDOWN ? KB__INFO : KB__WARN, rec->name,
+                "export of %s left for the next start (%s)", rel,
+                err == -ESHUTDOWN ? "shutting down"
+                : err == -EAGAIN  ? "too many exports waiting"
+                                  : kb__strerror(err, ebuf, sizeof(ebuf)));
     if (!shutdown) {
         struct kb_rec_limits lim;
         kb__limits(rec->s, &lim);
-        kb__retention(rec->r, rec->name, &lim, NULL);
+        kb__jobs_retention(kb__jobs(rec->r), rec->name, &lim);
     }
 }

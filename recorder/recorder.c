@@ -9,8 +9,9 @@
  * the muxer needs them) and counts what it skipped.
  *
  * One worker serves every stream, round-robin, a batch at a time, so a busy
- * stream cannot starve a quiet one. Exports and retention passes are jobs
- * on the same thread: disk work stays in one place.
+ * stream cannot starve a quiet one. Exports and retention passes, which
+ * can take minutes, run on the job thread (jobs.c) so that the worker only
+ * ever waits for the writes of the media it is given.
  */
 #include "internal.h"
 
@@ -29,6 +30,7 @@ enum item_kind {
     IT_BEGIN,
     IT_GAP,
     IT_END,
+    IT_SKIP, ///< the queue skipped media before the next item
 };
 
 struct item {
@@ -51,7 +53,6 @@ struct kb_rec_stream {
     uint64_t dropped;   ///< messages skipped since the handle was made
     uint64_t drop_base; ///< dropped when the broadcast began
     uint64_t skip_run;  ///< messages skipped in the current skip
-    int retention_due;
     struct kb_rec_status st;
     /* Worker only: */
     struct kb__rec *rec;
@@ -65,18 +66,6 @@ struct kb_rec_stream {
 #define TICK_MS 100
 #define WAKE_BYTES (1024 * 1024)
 
-enum job_kind {
-    JOB_EXPORT,
-};
-
-struct job {
-    enum job_kind kind;
-    char rel[2 * KB__NAME_MAX + 2];
-    void (*done)(void *ud, int err);
-    void *ud;
-    struct job *next;
-};
-
 struct kb_recorder {
     struct kb_recorder_conf conf;
     char *dir;
@@ -84,12 +73,12 @@ struct kb_recorder {
     pthread_cond_t cond;
     pthread_t thread;
     int started;
+    struct kb__jobs *jobs;
     /* Under lock: */
     int stop;
     int hold;
     int idle; ///< the worker waits on cond
     struct kb_rec_stream *streams, *rr;
-    struct job *jobs, **jobs_tail;
 };
 
 void kb__log(const struct kb_recorder *r, int level, const char *stream, const char *fmt, ...)
@@ -105,6 +94,21 @@ void kb__log(const struct kb_recorder *r, int level, const char *stream, const c
 const struct kb_recorder_conf *kb__conf(const struct kb_recorder *r)
 {
     return &r->conf;
+}
+
+struct kb__jobs *kb__jobs(const struct kb_recorder *r)
+{
+    return r->jobs;
+}
+
+int kb__live(struct kb_recorder *r, const char *rel)
+{
+    int live = 0;
+    pthread_mutex_lock(&r->lock);
+    for (struct kb_rec_stream *s = r->streams; s && !live; s = s->next)
+        live = s->st.dir[0] && strcmp(s->st.dir, rel) == 0;
+    pthread_mutex_unlock(&r->lock);
+    return live;
 }
 
 /* Wake the worker if it sleeps. Called with the lock held. */
@@ -185,7 +189,7 @@ void kb_rec_msg(struct kb_rec_stream *s, struct kb_msg *m)
     uint64_t bound = r->conf.queue_bytes;
     int always = (m->flags & KB_MSGF_SEQHDR) != 0;
     int video = (m->flags & KB_MSGF_VIDEO) != 0;
-    int log_start = 0;
+    int log_start = 0, resume = 0;
     uint64_t log_run = 0, log_bytes = 0;
     pthread_mutex_lock(&r->lock);
     s->saw_video |= video;
@@ -197,6 +201,7 @@ void kb_rec_msg(struct kb_rec_stream *s, struct kb_msg *m)
         if (s->dropping && fits && sync) {
             s->dropping = 0;
             log_run = s->skip_run;
+            resume = 1;
         }
         if (!s->dropping && !fits) {
             s->dropping = 1;
@@ -224,6 +229,10 @@ void kb_rec_msg(struct kb_rec_stream *s, struct kb_msg *m)
         pthread_mutex_unlock(&r->lock);
         kb__log(r, KB__ERROR, s->name, "recorder skipped a message (out of memory)");
         return;
+    }
+    if (resume) {
+        struct item skip = {.kind = IT_SKIP};
+        ring_push(s, &skip); /* SPARE slots are free */
     }
     struct item it = {.kind = IT_MSG, .m = kb_msg_ref(m)};
     ring_push(s, &it);
@@ -312,44 +321,16 @@ static void run_item(struct kb_rec_stream *s, struct item *it)
     case IT_GAP:
         kb__rec_gap(s->rec);
         break;
+    case IT_SKIP:
+        /* Close the segment where the written media ends and go on from
+         * there, as after a publisher gap: a segment spanning the hole
+         * would outlast the playlist's target duration. */
+        kb__rec_gap(s->rec);
+        break;
     case IT_END:
         kb__rec_end(s->rec, 0, it->drops);
         break;
     }
-}
-
-/* Export one finished recording in `dir` ("STREAM/NAME" in rel, for logs).
- * A recording without an end (still open, or left open by a crash that
- * recovery has not closed yet) is refused. */
-static int export_dir(struct kb_recorder *r, const char *dir, const char *rel,
-                      const char *stream)
-{
-    struct kb__meta m;
-    int err = kb__meta_read(&m, dir);
-    if (err == 0 && !m.end_ms) {
-        err = -EBUSY; /* still being recorded */
-        kb__log(r, KB__WARN, stream, "export of %s refused: the recording is still open", rel);
-    } else if (err < 0) {
-        char ebuf[96];
-        kb__log(r, KB__WARN, stream, "export of %s refused: no readable meta.json (%s)", rel,
-                kb__strerror(err, ebuf, sizeof(ebuf)));
-    }
-    if (err == 0 && (err = kb__export(r, stream, dir)) == 0 && !m.exported) {
-        m.exported = 1;
-        kb__meta_write(&m, dir);
-    }
-    return err;
-}
-
-static void run_job(struct kb_recorder *r, struct job *j)
-{
-    char dir[PATH_MAX];
-    snprintf(dir, sizeof(dir), "%s/%s", r->dir, j->rel);
-    char stream[KB__NAME_MAX + 1];
-    snprintf(stream, sizeof(stream), "%.*s", (int)(strchr(j->rel, '/') - j->rel), j->rel);
-    int err = export_dir(r, dir, j->rel, stream);
-    if (j->done)
-        j->done(j->ud, err);
 }
 
 int kb_recording_export(const char *dir, kb_rec_log_fn log)
@@ -368,7 +349,7 @@ int kb_recording_export(const char *dir, kb_rec_log_fn log)
              strrchr(path, '/') ? strrchr(path, '/') + 1 : path);
     snprintf(rel, sizeof(rel), "%s/%.*s", stream, KB__NAME_MAX, name + 1);
     *name = '/';
-    return export_dir(&r, path, rel, stream);
+    return kb__export_recording(&r, path, rel, stream, NULL);
 }
 
 /* Called with the lock held; returns a stream with queued work, round-robin. */
@@ -377,7 +358,7 @@ static struct kb_rec_stream *next_stream(struct kb_recorder *r)
     struct kb_rec_stream *s = r->rr ? r->rr->next : NULL;
     for (int pass = 0; pass < 2; pass++) {
         for (; s; s = s->next)
-            if (s->retention_due || (s->len && (!r->hold || r->stop)))
+            if (s->len && (!r->hold || r->stop))
                 return r->rr = s;
         s = r->streams;
     }
@@ -390,26 +371,7 @@ static void *worker(void *arg)
     struct item batch[BATCH];
     pthread_mutex_lock(&r->lock);
     for (;;) {
-        if (r->jobs) {
-            struct job *j = r->jobs;
-            r->jobs = j->next;
-            if (!r->jobs)
-                r->jobs_tail = &r->jobs;
-            pthread_mutex_unlock(&r->lock);
-            run_job(r, j);
-            free(j);
-            pthread_mutex_lock(&r->lock);
-            continue;
-        }
         struct kb_rec_stream *s = next_stream(r);
-        if (s && s->retention_due) {
-            s->retention_due = 0;
-            struct kb_rec_limits lim = s->limits;
-            pthread_mutex_unlock(&r->lock);
-            kb__retention(r, s->name, &lim, kb__rec_live(s->rec));
-            pthread_mutex_lock(&r->lock);
-            continue;
-        }
         if (s) {
             uint32_t n = 0;
             while (n < BATCH && s->len) {
@@ -467,16 +429,8 @@ int kb_recorder_new(const struct kb_recorder_conf *conf, struct kb_recorder **ou
         r->conf.segment_ms = 4000;
     if (!r->conf.queue_bytes)
         r->conf.queue_bytes = 64u << 20;
-    r->jobs_tail = &r->jobs;
     char ebuf[96];
-    int err = kb__mkdir_p(r->dir);
-    if (err < 0)
-        kb__log(r, KB__ERROR, NULL,
-                "recordings directory %s cannot be created (%s); "
-                "recordings will fail until it can",
-                r->dir, kb__strerror(err, ebuf, sizeof(ebuf)));
-    else
-        kb__recover(r);
+    int err;
     if ((err = pthread_mutex_init(&r->lock, NULL)) != 0) {
         free(r->dir);
         free(r);
@@ -488,11 +442,20 @@ int kb_recorder_new(const struct kb_recorder_conf *conf, struct kb_recorder **ou
         free(r);
         return -err;
     }
+    /* The job thread first: recovery hands it the exports left to do. */
+    if ((err = kb__jobs_new(r, &r->jobs)) < 0) {
+        kb_recorder_free(r);
+        return err;
+    }
+    if ((err = kb__mkdir_p(r->dir)) < 0)
+        kb__log(r, KB__ERROR, NULL,
+                "recordings directory %s cannot be created (%s); "
+                "recordings will fail until it can",
+                r->dir, kb__strerror(err, ebuf, sizeof(ebuf)));
+    else
+        kb__recover(r);
     if ((err = pthread_create(&r->thread, NULL, worker, r)) != 0) {
-        pthread_cond_destroy(&r->cond);
-        pthread_mutex_destroy(&r->lock);
-        free(r->dir);
-        free(r);
+        kb_recorder_free(r);
         return -err;
     }
     r->started = 1;
@@ -508,6 +471,9 @@ void kb_recorder_free(struct kb_recorder *r)
     r->stop = 1;
     pthread_cond_signal(&r->cond);
     pthread_mutex_unlock(&r->lock);
+    /* Jobs stop first, so that the worker, closing what is still open,
+     * starts no export: stopping never waits for one. */
+    kb__jobs_stop(r->jobs);
     if (r->started)
         pthread_join(r->thread, NULL);
     while (r->streams) {
@@ -522,11 +488,7 @@ void kb_recorder_free(struct kb_recorder *r)
         kb__rec_free(s->rec);
         free(s);
     }
-    while (r->jobs) {
-        struct job *j = r->jobs;
-        r->jobs = j->next;
-        free(j);
-    }
+    kb__jobs_free(r->jobs);
     pthread_cond_destroy(&r->cond);
     pthread_mutex_destroy(&r->lock);
     free(r->dir);
@@ -562,9 +524,8 @@ struct kb_rec_stream *kb_recorder_stream(struct kb_recorder *r, const char *name
         if (strcmp(s->name, name) == 0) {
             /* New limits (a reload) apply at once, sparing the live one. */
             s->limits = limits ? *limits : none;
-            s->retention_due = 1;
-            wake(r);
             pthread_mutex_unlock(&r->lock);
+            kb__jobs_retention(r->jobs, s->name, limits ? limits : &none);
             return s;
         }
     }
@@ -578,12 +539,11 @@ struct kb_rec_stream *kb_recorder_stream(struct kb_recorder *r, const char *name
     s->r = r;
     snprintf(s->name, sizeof(s->name), "%s", name);
     s->limits = limits ? *limits : none;
-    s->retention_due = 1;
     pthread_mutex_lock(&r->lock);
     s->next = r->streams;
     r->streams = s;
-    wake(r);
     pthread_mutex_unlock(&r->lock);
+    kb__jobs_retention(r->jobs, s->name, &s->limits);
     return s;
 }
 
@@ -592,22 +552,5 @@ int kb_recorder_export(struct kb_recorder *r, const char *recording,
 {
     if (!r || !kb__recording_path_ok(recording))
         return -EINVAL;
-    struct job *j = calloc(1, sizeof(*j));
-    if (!j)
-        return -ENOMEM;
-    j->kind = JOB_EXPORT;
-    snprintf(j->rel, sizeof(j->rel), "%s", recording);
-    j->done = done;
-    j->ud = ud;
-    pthread_mutex_lock(&r->lock);
-    if (r->stop) {
-        pthread_mutex_unlock(&r->lock);
-        free(j);
-        return -ESHUTDOWN;
-    }
-    *r->jobs_tail = j;
-    r->jobs_tail = &j->next;
-    wake(r);
-    pthread_mutex_unlock(&r->lock);
-    return 0;
+    return kb__jobs_export(r->jobs, recording, done, ud);
 }

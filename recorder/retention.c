@@ -3,7 +3,9 @@
  * an end in meta.json) are ever deleted; the live one and directories that
  * are not recordings kebun can read are left alone, but still count
  * towards the size. Directory names are UTC start times, so their order is
- * the recordings' order.
+ * the recordings' order. Runs on the job thread, which also runs the
+ * exports, one job at a time: a recording being exported is never deleted
+ * under it.
  */
 #include "internal.h"
 
@@ -26,7 +28,7 @@ static int by_name(const void *a, const void *b)
 }
 
 void kb__retention(struct kb_recorder *r, const char *stream, const struct kb_rec_limits *lim,
-                   const char *live)
+                   const atomic_int *cancel)
 {
     if (!lim->max_age_ms && !lim->max_bytes)
         return;
@@ -62,15 +64,21 @@ void kb__retention(struct kb_recorder *r, const char *stream, const struct kb_re
         memcpy(it->name, e->d_name, strlen(e->d_name) + 1); /* kb__name_ok: fits */
         it->bytes = bytes;
         struct kb__meta m;
-        it->finished = kb__meta_read(&m, rdir) == 0 && m.end_ms > 0 &&
-                       strcmp(m.status, "live") != 0 && !(live && strcmp(live, e->d_name) == 0);
+        it->finished =
+            kb__meta_read(&m, rdir) == 0 && m.end_ms > 0 && strcmp(m.status, "live") != 0;
         it->end_ms = it->finished ? m.end_ms : 0;
     }
     qsort(items, n, sizeof(*items), by_name);
     int64_t now = kb__wall_ms();
     for (size_t i = 0; i < n; i++) {
         struct rec_item *it = &items[i];
-        if (!it->finished)
+        if (cancel && atomic_load(cancel))
+            break;
+        char rel[2 * KB__NAME_MAX + 2];
+        snprintf(rel, sizeof(rel), "%s/%s", stream, it->name);
+        /* Asked now, not when the list was made: a stream may have begun
+         * a recording meanwhile (its meta.json has no end either). */
+        if (!it->finished || kb__live(r, rel))
             continue;
         char why[96];
         if (lim->max_age_ms && now - it->end_ms > (int64_t)lim->max_age_ms)

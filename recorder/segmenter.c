@@ -14,6 +14,11 @@
  * after the first continue the recording's timeline). A fragment is flushed
  * at every keyframe, so a segment reaches the disk GOP by GOP.
  *
+ * Cuts: at the first keyframe at or past the target; earlier, at a
+ * keyframe, when waiting one more keyframe interval (as long as the last
+ * one) would take the segment past max_ms, the playlist's fixed target
+ * duration. Audio-only parts cut at the target exactly.
+ *
  * Timing: video keeps its millisecond dts and pts = dts + cts, made strictly
  * increasing; each frame is held until the next one gives its duration.
  * Audio time comes from the sample count (1024 per AAC frame), resynced to
@@ -39,6 +44,7 @@ struct kb__seg {
     enum kb_rec_format format;
     char dir[PATH_MAX];
     uint32_t target_ms;
+    uint32_t max_ms; ///< 0: no limit
     int (*done)(void *ud, const struct kb__seg_info *info);
     void *ud;
 
@@ -64,6 +70,8 @@ struct kb__seg {
     int64_t a_next;    ///< next audio frame's time in samples; INT64_MIN before
     int64_t last_adts; ///< atb
     int64_t end_ms;
+    int64_t last_key_ms; ///< INT64_MIN before the first keyframe
+    int64_t gop_ms;      ///< the last keyframe interval, 0 before two
 
     int open;       ///< a segment file is being written
     int seg_video;  ///< it has video (which began with a keyframe)
@@ -193,6 +201,8 @@ int kb__seg_new(const struct kb__seg_conf *c, struct kb__seg **out, char *what, 
     s->format = c->format;
     snprintf(s->dir, sizeof(s->dir), "%s", c->dir);
     s->target_ms = c->target_ms;
+    s->max_ms = c->max_ms;
+    s->last_key_ms = INT64_MIN;
     s->done = c->done;
     s->ud = c->ud;
     s->fd = -1;
@@ -344,8 +354,16 @@ int kb__seg_video(struct kb__seg *s, int64_t dts_ms, int32_t cts, int key, const
         if ((err = write_held(s)) < 0)
             return err;
     }
+    if (key) {
+        if (s->last_key_ms != INT64_MIN && dts_ms > s->last_key_ms)
+            s->gop_ms = dts_ms - s->last_key_ms;
+        s->last_key_ms = dts_ms;
+    }
     if (key && s->open) {
-        err = dts_ms - s->start_ms >= s->target_ms ? finish_segment(s, dts_ms) : flush_gop(s);
+        int64_t len = dts_ms - s->start_ms;
+        int cut = len >= s->target_ms ||
+                  (s->max_ms && len > 0 && s->gop_ms > 0 && len + s->gop_ms > s->max_ms);
+        err = cut ? finish_segment(s, dts_ms) : flush_gop(s);
         if (err < 0)
             return err;
     }

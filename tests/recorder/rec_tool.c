@@ -11,19 +11,31 @@
  *       --queue BYTES  --ts-offset N (added to every timestamp, mod 2^32)
  *       --pace X (X times real time; 0 = as fast as possible)
  *       --limit-ms MS (only the first MS of each file)  --no-end
+ *       --first-ms MS (only the first MS of the first file)
  *       --fsize BYTES (RLIMIT_FSIZE for the disk-full test without root)
- *   rec_tool recover DIR                  the start-up recovery pass only
+ *       --slow-export MS (every packet an export copies takes MS longer)
+ *       --uid N (run as this user: permission tests when started as root)
+ *       --snap 1 (after each publisher gap print the playlist's
+ *                 EXT-X-TARGETDURATION as snap=N)
+ *   rec_tool recover DIR [export]         the start-up recovery pass (and the
+ *                                         exports it finds due), then exit
  *   rec_tool export DIR STREAM/RECORDING  kb_recorder_export, waits for it
+ *   rec_tool cliexport RECDIR [SLOW_MS]   kb_recording_export (kebun --export)
  *   rec_tool retention DIR STREAM MAX_AGE_MS MAX_BYTES [LIVE_FLV]
  *   rec_tool unit DIR FLV                 names, queue bound, status
  *   rec_tool garbage DIR SEED             random tag bodies: no crash, no leak
+ *   rec_tool slowexport DIR FLV           a long export on the job thread does
+ *                                         not hold up another stream; shutdown
+ *                                         does not wait for it
  *
  * Log lines go to stderr as "LEVEL stream=NAME text"; `record` prints the
  * final status on stdout as key=value lines.
  */
 #include <errno.h>
+#include <grp.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -265,6 +277,40 @@ static void wait_idle(struct kb_rec_stream *s)
     usleep(50000);
 }
 
+/* Exports and retention run on the job thread; kb_recorder_free would
+ * cancel what has not finished. */
+static void wait_jobs(struct kb_recorder *r)
+{
+    kb__jobs_wait(kb__jobs(r));
+}
+
+static unsigned slow_export_us;
+static atomic_uint export_packets;
+
+static void slow_export(void)
+{
+    atomic_fetch_add(&export_packets, 1);
+    if (slow_export_us)
+        usleep(slow_export_us);
+}
+
+/* The EXT-X-TARGETDURATION of the stream's current playlist, or -1. */
+static int target_duration(const char *root, struct kb_rec_stream *s)
+{
+    struct kb_rec_status st;
+    kb_rec_status(s, &st);
+    char path[4096], line[256];
+    snprintf(path, sizeof(path), "%s/%s/index.m3u8", root, st.dir);
+    FILE *f = fopen(path, "r");
+    int t = -1;
+    while (f && fgets(line, sizeof(line), f))
+        if (strncmp(line, "#EXT-X-TARGETDURATION:", 22) == 0)
+            t = atoi(line + 22);
+    if (f)
+        fclose(f);
+    return t;
+}
+
 static int cmd_record(int argc, char **argv)
 {
     if (argc < 3) {
@@ -282,8 +328,8 @@ static int cmd_record(int argc, char **argv)
     };
     const char *stream = argv[2];
     double pace = 0;
-    uint32_t offset = 0, limit_ms = 0;
-    int end = 1;
+    uint32_t offset = 0, limit_ms = 0, first_ms = 0;
+    int end = 1, snap = 0;
     int i = 3;
     for (; i < argc && strncmp(argv[i], "--", 2) == 0; i += 2) {
         const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : "";
@@ -303,9 +349,22 @@ static int cmd_record(int argc, char **argv)
             pace = atof(v);
         else if (strcmp(o, "--limit-ms") == 0)
             limit_ms = (uint32_t)atoi(v);
+        else if (strcmp(o, "--first-ms") == 0)
+            first_ms = (uint32_t)atoi(v);
         else if (strcmp(o, "--no-end") == 0)
             end = 0, i--;
-        else if (strcmp(o, "--fsize") == 0) {
+        else if (strcmp(o, "--snap") == 0)
+            snap = atoi(v);
+        else if (strcmp(o, "--slow-export") == 0) {
+            slow_export_us = (unsigned)atoi(v) * 1000;
+            kb__export_hook = slow_export;
+        } else if (strcmp(o, "--uid") == 0) {
+            uid_t uid = (uid_t)atoi(v);
+            if (setgroups(0, NULL) < 0 || setgid(uid) < 0 || setuid(uid) < 0) {
+                perror("setuid");
+                return 1;
+            }
+        } else if (strcmp(o, "--fsize") == 0) {
             struct rlimit rl = {strtoull(v, NULL, 10), strtoull(v, NULL, 10)};
             signal(SIGXFSZ, SIG_IGN); /* a write past the limit fails with EFBIG */
             setrlimit(RLIMIT_FSIZE, &rl);
@@ -336,8 +395,13 @@ static int cmd_record(int argc, char **argv)
             kb_recorder_free(r);
             return 1;
         }
-        if (f > i)
+        if (f > i) {
             kb_rec_gap(s);
+            if (snap) {
+                wait_idle(s);
+                printf("snap=%d\n", target_duration(conf.dir, s));
+            }
+        }
         /* The next file continues the timeline 1 ms after the last message. */
         uint32_t shift = offset, first = 0;
         int started = 0;
@@ -351,7 +415,8 @@ static int cmd_record(int argc, char **argv)
                 if (!have_last)
                     media0 = ts;
             }
-            if (limit_ms && ts - first > limit_ms) {
+            uint32_t lim = f == i && first_ms ? first_ms : limit_ms;
+            if (lim && ts - first > lim) {
                 kb_msg_unref(m);
                 break;
             }
@@ -379,9 +444,12 @@ static int cmd_record(int argc, char **argv)
     }
     wait_idle(s);
     print_status(s, "live");
+    if (snap)
+        printf("snap=%d\n", target_duration(conf.dir, s));
     kb_rec_end(s);
     wait_idle(s);
     print_status(s, "end");
+    wait_jobs(r);
     kb_recorder_free(r);
     return 0;
 }
@@ -390,13 +458,28 @@ static int cmd_recover(int argc, char **argv)
 {
     if (argc < 2)
         return 2;
-    struct kb_recorder_conf conf = {.dir = argv[1], .log = log_cb};
+    struct kb_recorder_conf conf = {
+        .dir = argv[1], .log = log_cb, .export_mp4 = argc > 2 && strcmp(argv[2], "export") == 0};
     struct kb_recorder *r;
     int err = kb_recorder_new(&conf, &r);
     if (err < 0)
         return 1;
+    wait_jobs(r);
     kb_recorder_free(r);
     return 0;
+}
+
+static int cmd_cliexport(int argc, char **argv)
+{
+    if (argc < 2)
+        return 2;
+    if (argc > 2) {
+        slow_export_us = (unsigned)atoi(argv[2]) * 1000;
+        kb__export_hook = slow_export;
+    }
+    int err = kb_recording_export(argv[1], log_cb);
+    printf("export=%d\n", err);
+    return err == 0 ? 0 : 1;
 }
 
 struct done_wait {
@@ -449,6 +532,7 @@ static int cmd_retention(int argc, char **argv)
     if (argc < 6) {
         /* Retention runs when the stream's handle is made. */
         kb_recorder_stream(r, argv[2], &lim);
+        wait_jobs(r);
         kb_recorder_free(r);
         return 0;
     }
@@ -472,7 +556,7 @@ static int cmd_retention(int argc, char **argv)
     flv_close(&flv);
     wait_idle(s);
     kb_recorder_stream(r, argv[2], &lim);
-    wait_idle(s);
+    wait_jobs(r);
     kb_recorder_free(r); /* shutdown: the live one completes, no retention */
     return 0;
 }
@@ -646,8 +730,86 @@ static int cmd_garbage(int argc, char **argv)
             kb_rec_gap(s);
     }
     kb_rec_end(s);
+    wait_idle(s);
+    wait_jobs(r);
     kb_recorder_free(r);
     return 0;
+}
+
+/* Feed `path` to stream s as fast as the queue takes it (up to limit_ms of
+ * media, 0 = all). */
+static int feed(struct kb_rec_stream *s, const char *path, uint32_t limit_ms)
+{
+    struct flv flv;
+    if (flv_open(&flv, path) < 0)
+        return -1;
+    struct kb_msg *m;
+    while ((m = flv_next(&flv, 0))) {
+        int stop = limit_ms && m->timestamp > limit_ms;
+        if (!stop)
+            kb_rec_msg(s, m);
+        kb_msg_unref(m);
+        if (stop)
+            break;
+    }
+    flv_close(&flv);
+    return 0;
+}
+
+/* Stream "long" ends and its export crawls (20 ms a packet: some 15 s);
+ * meanwhile stream "other" records a whole file. The worker must keep
+ * writing "other" while the export runs, and kb_recorder_free must not
+ * wait for the export (both exports are left for the next start). */
+static int cmd_slowexport(int argc, char **argv)
+{
+    if (argc < 3)
+        return 2;
+    struct kb_recorder_conf conf = {
+        .dir = argv[1], .segment_ms = 4000, .export_mp4 = 1, .log = log_cb};
+    slow_export_us = 20000;
+    kb__export_hook = slow_export;
+    struct kb_recorder *r;
+    if (kb_recorder_new(&conf, &r) < 0)
+        return 1;
+    struct kb_rec_stream *a = kb_recorder_stream(r, "long", NULL);
+    struct kb_rec_stream *b = kb_recorder_stream(r, "other", NULL);
+    kb_rec_begin(a);
+    if (!a || !b || feed(a, argv[2], 10000) < 0) {
+        kb_recorder_free(r);
+        return 1;
+    }
+    wait_idle(a);
+    kb_rec_end(a);
+    int64_t deadline = now_us() + 10 * 1000000;
+    while (atomic_load(&export_packets) == 0 && now_us() < deadline)
+        usleep(1000);
+    CHECK(atomic_load(&export_packets) > 0); /* the export runs */
+    int64_t t0 = now_us();
+    kb_rec_begin(b);
+    if (feed(b, argv[2], 0) < 0) {
+        kb_recorder_free(r);
+        return 1;
+    }
+    /* 30 s of media: 7 segments complete, the 8th open. The worker needs
+     * well under a second for that; give it five. */
+    struct kb_rec_status st;
+    deadline = now_us() + 5 * 1000000;
+    do {
+        usleep(10000);
+        kb_rec_status(b, &st);
+    } while ((kb__queued_bytes(b) > 0 || st.segments < 7) && now_us() < deadline);
+    printf("other.segments=%u\nother.ms=%lld\nexport.packets=%u\n", st.segments,
+           (long long)((now_us() - t0) / 1000), atomic_load(&export_packets));
+    CHECK_EQ(st.segments, 7);
+    CHECK_EQ(kb__queued_bytes(b), 0);
+    t0 = now_us();
+    kb_recorder_free(r);
+    long long free_ms = (long long)((now_us() - t0) / 1000);
+    printf("free.ms=%lld\n", free_ms);
+    CHECK(free_ms < 2000);
+    if (failures)
+        fprintf(stderr, "%d check(s) failed\n", failures);
+    return failures ? 1 : 0;
 }
 
 static int cmd_unit(int argc, char **argv)
@@ -669,7 +831,8 @@ int main(int argc, char **argv)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc < 2) {
-        fprintf(stderr, "usage: rec_tool record|recover|export|retention|unit ...\n");
+        fprintf(stderr, "usage: rec_tool record|recover|export|cliexport|retention|unit|garbage|"
+                        "slowexport ...\n");
         return 2;
     }
     const char *cmd = argv[1];
@@ -685,6 +848,10 @@ int main(int argc, char **argv)
         return cmd_unit(argc - 1, argv + 1);
     if (strcmp(cmd, "garbage") == 0)
         return cmd_garbage(argc - 1, argv + 1);
+    if (strcmp(cmd, "slowexport") == 0)
+        return cmd_slowexport(argc - 1, argv + 1);
+    if (strcmp(cmd, "cliexport") == 0)
+        return cmd_cliexport(argc - 1, argv + 1);
     fprintf(stderr, "unknown command %s\n", cmd);
     return 2;
 }

@@ -22,11 +22,27 @@ wrote. One case per run (meson registers each as its own test):
                 "interrupted", no temp files, every listed segment decodes
   disk_full     a 2 MB tmpfs fills up: a clear failure, no crash, and a new
                 part once space is freed (RLIMIT_FSIZE when not root)
+  export_tracks audio-only part 1, video from part 2: the export has both
+  slow_export   a crawling export (job thread) does not hold up another
+                stream's segments, and shutdown does not wait for it; the
+                next start does the exports left
+  export_recovery  kill -9 in the middle of an export: the next start
+                deletes kebun's stale temp files (only those, and none a
+                live writer holds) and exports what was due
+  denied        the recording directory turns read-only mid-recording:
+                recording resumes as a new part in the same directory
+  target_duration  EXT-X-TARGETDURATION is fixed when the recording starts;
+                long keyframe intervals cut segments early, or are logged
+  cli_export    two `kebun --export` of one recording at once: no shared
+                temp file, one valid recording.mp4
 """
+import fcntl
 import json
+import math
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -216,6 +232,11 @@ def check_like_source(d, src, extra_video=0, extra_audio=0):
     check_eq(int(rec["audio"]["nb_read_packets"]),
              int(src["audio"]["nb_read_packets"]) + extra_audio, "audio frames")
     return rec
+
+
+def temps(d):
+    """Every temp file in a recording, hidden ones included."""
+    return sorted(f for f in os.listdir(d) if f.endswith(".tmp"))
 
 
 def check_export(d, rec):
@@ -530,6 +551,267 @@ def disk_full_rlimit(root):
     check("File too large" in st["live.last_error"], "status last_error")
     d = recordings(rec_root, "full")[0]
     check_eq(meta(d)["status"], "failed", "meta.json status")
+
+
+def packets(path, kind):
+    s = streams(path, count=True)
+    return int(s[kind]["nb_read_packets"]) if kind in s else 0
+
+
+def case_export_tracks():
+    """A recording that starts audio-only and gets video in part 2 exports
+    both tracks (the export's tracks are the union over all parts)."""
+    root = fresh("export_tracks")
+    audio, video = media("rec_audio.flv"), SRC2
+    p = tool("record", root, "ao", audio, video)
+    recs = recordings(root, "ao")
+    check_eq(len(recs), 1, "one recording")
+    d = recs[0]
+    # Not check_recording: ffmpeg's HLS demuxer does not pick up a track
+    # that appears after a discontinuity. Each part decodes on its own.
+    text, segs = playlist(d)
+    m = meta(d)
+    for n, files in ((1, ["init.mp4", segs[0][1], segs[1][1]]),
+                     (2, ["init-2.mp4"] + [n for _, n in segs[2:]])):
+        part = os.path.join(root, "part%d.mp4" % n)
+        with open(part, "wb") as out:
+            for f in files:
+                with open(os.path.join(d, f), "rb") as i:
+                    out.write(i.read())
+        check_eq(sorted(k for k in ("video", "audio") if k in streams(part)),
+                 ["audio"] if n == 1 else ["audio", "video"], "part %d's tracks" % n)
+        check_eq(decode_errors(part), "", "part %d decodes" % n)
+    check_eq(m["parts"], 2, "two parts: audio only, then audio and video")
+    check_eq(m["export"], "recording.mp4", "meta.json export")
+    mp4 = os.path.join(d, "recording.mp4")
+    e = streams(mp4, count=True)
+    check("video" in e, "the export has the video that started in part 2", e, p.stderr[-2000:])
+    check_eq(int(e["video"]["nb_read_packets"]), int(source(video)["video"]["nb_read_packets"]),
+             "export video frames")
+    check_eq(int(e["audio"]["nb_read_packets"]),
+             int(source(audio)["audio"]["nb_read_packets"]) +
+             int(source(video)["audio"]["nb_read_packets"]), "export audio frames")
+    part1 = sum(t for t, _ in segs[:2])
+    check(abs(float(e["video"]["start_time"]) - part1) < 0.2,
+          "the video track starts where part 2 did", e["video"]["start_time"], part1)
+    check_eq(decode_errors(mp4), "", "the export decodes cleanly")
+
+
+def case_slow_export():
+    """Stream "long" ends and its export crawls; stream "other" records 30 s
+    meanwhile. rec_tool checks that other's segments are all written within
+    5 s and that kb_recorder_free returns within 2 s, without waiting for
+    the export."""
+    root = fresh("slow_export")
+    p = tool("slowexport", root, SRC, ok=False)
+    check_eq(p.returncode, 0, "rec_tool slowexport", p.stdout, p.stderr[-3000:])
+    st = kv(p.stdout)
+    for stream in ("long", "other"):
+        recs = recordings(root, stream)
+        check_eq(len(recs), 1, "one recording of " + stream)
+        d = recs[0]
+        m = meta(d)
+        check_eq(m["status"], "complete", stream + ": complete")
+        check_eq((m["export"], m["export_pending"]), (None, True),
+                 stream + ": export left for the next start")
+        check_eq(temps(d), [], stream + ": no temp file left by the cancelled export")
+    check(re.search(r"stream=long export of \S+ stopped \(shutdown\)", p.stderr),
+          "the cancelled export is logged", p.stderr[-2000:])
+    # The next start exports both, from the backlog.
+    p = tool("recover", root, "export")
+    for stream in ("long", "other"):
+        d = recordings(root, stream)[0]
+        m = meta(d)
+        check_eq((m["export"], m["export_pending"]), ("recording.mp4", False),
+                 stream + ": exported at the next start", p.stderr[-2000:])
+        check_export(d, streams(os.path.join(d, "index.m3u8"), count=True))
+        check_eq(temps(d), [], stream + ": no temp files")
+    check_eq(int(st["other.segments"]), 7, "other's segments while the export ran")
+
+
+def case_export_recovery():
+    root = fresh("export_recovery")
+    # A: killed in the middle of its export (20 ms per packet: ~45 s).
+    proc = subprocess.Popen([TOOL, "record", root, "a", "--slow-export", "20", SRC],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 30
+        tmp = []
+        while time.time() < deadline and not tmp:
+            recs = recordings(root, "a")
+            tmp = [f for f in temps(recs[0]) if "recording.mp4" in f] if recs else []
+            time.sleep(0.05)
+        check(tmp, "the export's temp file appeared")
+        check(proc.poll() is None, "still exporting when killed")
+        proc.kill()
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    a = recordings(root, "a")[0]
+    m = meta(a)
+    check_eq((m["status"], m["export"]), ("complete", None), "A: complete, not exported")
+    check(temps(a), "A: the export's temp file is left by the kill")
+    pending_after_kill = m.get("export_pending")
+    # B: finished without an export, then a crash of an older kebun in the
+    # middle of one (its fixed temp name): export due too.
+    tool("record", root, "b", "--export", 0, "--limit-ms", 5000, SRC)
+    b = recordings(root, "b")[0]
+    # C: no export wanted. A stale meta.json temp goes; one another process
+    # still writes (locked), and files that are not kebun's, stay.
+    tool("record", root, "c", "--export", 0, "--limit-ms", 5000, SRC)
+    c = recordings(root, "c")[0]
+    with open(os.path.join(b, "recording.mp4.tmp"), "wb") as f:
+        f.write(b"\0" * 1000)
+    stale = os.path.join(c, ".meta.json.abc123.tmp")
+    held = os.path.join(c, ".recording.mp4.zz9zz9.tmp")
+    foreign = [os.path.join(c, "notes.tmp"), os.path.join(c, ".notes.abc123.tmp")]
+    for path in [stale, held] + foreign:
+        with open(path, "w") as f:
+            f.write("x")
+    lock = open(held, "r+")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        p = tool("recover", root, "export")
+        check(os.path.exists(held), "a temp file a live writer holds is left alone")
+    finally:
+        lock.close()
+    os.unlink(held)  # its writer finishes (renames it)
+    check(not os.path.exists(stale), "C: the stale meta.json temp is deleted")
+    for path in foreign:
+        check(os.path.exists(path), "a file that is not kebun's is left alone: " + path)
+    for d, name in ((a, "A"), (b, "B")):
+        m = meta(d)
+        check_eq(temps(d), [], name + ": stale temp files deleted")
+        check_eq((m["export"], m.get("export_pending")), ("recording.mp4", False),
+                 name + ": exported at the next start", p.stderr[-3000:])
+        check_export(d, streams(os.path.join(d, "index.m3u8"), count=True))
+    check(not os.path.exists(os.path.join(c, "recording.mp4")), "C: no export (none was due)")
+    check_eq(pending_after_kill, True, "A's meta.json said the export was due before it began")
+    # Done once: a second start has nothing to export.
+    p = tool("recover", root, "export")
+    check("exporting" not in p.stderr, "nothing left to export", p.stderr)
+
+
+def case_denied():
+    """The recording directory becomes read-only (EACCES) in the middle of a
+    recording, then writable again: the recording resumes as part 2 in the
+    same directory. Root ignores permission bits, so as root rec_tool drops
+    to uid 65534 first."""
+    root = fresh("denied")
+    rec_root = os.path.join(root, "rec")
+    os.makedirs(rec_root)
+    args = [TOOL, "record", rec_root, "den", "--pace", "4", "--export", "0"]
+    if os.geteuid() == 0:
+        os.chmod(root, 0o777)
+        os.chmod(rec_root, 0o777)
+        args += ["--uid", "65534"]
+    logf = open(os.path.join(root, "log"), "w+")
+    proc = subprocess.Popen(args + [SRC], stdout=subprocess.PIPE, stderr=logf, text=True)
+    d = None
+    try:
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            recs = recordings(rec_root, "den")
+            if recs and os.path.exists(os.path.join(recs[0], "index.m3u8")) and \
+                    len(playlist(recs[0])[1]) >= 2:
+                d = recs[0]
+                break
+            time.sleep(0.02)
+        check(d, "two segments written")
+        os.chmod(d, 0o555)
+        while time.time() < deadline:
+            logf.seek(0)
+            if "recording failed" in logf.read():
+                break
+            time.sleep(0.02)
+        time.sleep(1.5)  # a retry or two fail too
+        os.chmod(d, 0o755)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if d:
+            os.chmod(d, 0o755)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    logf.seek(0)
+    log = logf.read()
+    check_eq(proc.returncode, 0, "exit status", log[-3000:])
+    check(re.search(r"stream=den recording failed: \S+ \S+: Permission denied", log),
+          "a clear failure line", log[-3000:])
+    check(re.search(r"stream=den recording resumed as part 2", log), "resumed as part 2",
+          log[-3000:])
+    check_eq(recordings(rec_root, "den"), [d], "the same recording directory", log[-3000:])
+    text, segs, m = check_recording(d)
+    check_eq((m["status"], m["parts"]), ("complete", 2), "meta.json status and parts")
+    check_eq(text.count("#EXT-X-DISCONTINUITY"), 1, "one discontinuity")
+    check("Permission denied" in (m["last_error"] or ""), "meta.json last_error",
+          m["last_error"])
+
+
+def target(text):
+    return int(re.search(r"#EXT-X-TARGETDURATION:(\d+)", text).group(1))
+
+
+def case_target_duration():
+    root = fresh("target_duration")
+    # A 2 s first segment (the publisher leaves), then 4 s ones: the value
+    # decided at the start stays through every rewrite.
+    p = tool("record", root, "snap", "--export", 0, "--snap", 1, "--first-ms", 2000, SRC, SRC)
+    snaps = [int(v) for k, v in (l.split("=", 1) for l in p.stdout.splitlines() if "=" in l)
+             if k == "snap"]
+    d = recordings(root, "snap")[0]
+    text, segs, m = check_recording(d)
+    want = math.ceil(SEGMENT) + 2
+    check_eq(snaps + [target(text)], [want] * 3,
+             "EXT-X-TARGETDURATION after the gap, before the end and at the end")
+    check(segs[0][0] < 2.5 and segs[1][0] > 3.5, "a short segment, then long ones", segs)
+    # Keyframes every 3.6 s: waiting for the one after 4 s would make a
+    # 7.2 s segment, so each segment ends at the keyframe before.
+    gop = media("rec_gop.flv")
+    p, d = one_recording(root, "gop", gop)
+    text, segs, m = check_recording(d)
+    check_eq(target(text), want, "EXT-X-TARGETDURATION")
+    check(all(abs(t - 3.6) < 0.05 for t, _ in segs[:-1]), "cut at the keyframe before", segs)
+    check("target duration" not in p.stderr, "no warning", p.stderr)
+    check_eq(packets(os.path.join(d, "index.m3u8"), "video"), packets(gop, "video"),
+             "every video frame")
+    # A 1 s target (EXT-X-TARGETDURATION 3) with 3.6 s between keyframes
+    # cannot be met: the value stays, and the log says why.
+    p, d = one_recording(root, "long", "--segment", 1000, gop)
+    text, segs = playlist(d)
+    check_eq(target(text), 3, "EXT-X-TARGETDURATION for a 1 s target")
+    check(re.search(r"segment 000001.m4s lasts 3.6 s, over the playlist's target duration "
+                    r"\(3 s\)", p.stderr), "the long segment is logged", p.stderr)
+    check_eq(p.stderr.count("target duration"), 1, "logged once per recording", p.stderr)
+    check_eq(decode_errors(os.path.join(d, "index.m3u8")), "", "still decodes")
+
+
+def case_cli_export():
+    """kebun --export twice at once on one recording (as beside a running
+    server): each writes a temp file of its own; both succeed and the
+    result is one valid recording.mp4."""
+    root = fresh("cli_export")
+    tool("record", root, "cli", "--export", 0, SRC)
+    d = recordings(root, "cli")[0]
+    procs = [subprocess.Popen([TOOL, "cliexport", d, "2"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    # Both are in the middle of their export at the same time.
+    deadline = time.time() + 20
+    seen = []
+    while time.time() < deadline and len(seen) < 2 and all(p.poll() is None for p in procs):
+        seen = temps(d)
+        time.sleep(0.01)
+    results = [p.communicate(timeout=120) + (p.returncode,) for p in procs]
+    for out, err, rc in results:
+        check_eq(rc, 0, "both exports succeed", out, err[-2000:])
+    check_export(d, streams(os.path.join(d, "index.m3u8"), count=True))
+    check_eq(len([f for f in seen if f.startswith(".recording.mp4.")]), 2,
+             "two temp files of their own", seen)
+    check_eq(temps(d), [], "no temp files left")
+    m = meta(d)
+    check_eq((m["export"], m["export_pending"]), ("recording.mp4", False), "meta.json export")
 
 
 def main():

@@ -1,0 +1,269 @@
+/* The job thread: exports and retention passes, off the worker.
+ *
+ * A faststart export reads and rewrites a whole recording (gigabytes after
+ * a long broadcast) and a retention pass deletes whole trees. On the worker
+ * either would stall every stream's queue for as long as it takes, and the
+ * queues would skip media. Here they run on a thread of their own, one at a
+ * time and in order, so a deletion never races an export.
+ *
+ * What runs, first come first served:
+ *   - exports: due when a recording ends, or asked for with
+ *     kb_recorder_export; at most JOBS_MAX wait (past it a finished
+ *     recording keeps "export_pending" in meta.json and the next start
+ *     exports it);
+ *   - retention passes, at most one queued per stream (a newer request
+ *     only updates the limits).
+ * Then, when nothing else waits, the backlog the recovery pass found at
+ * start: finished recordings whose export a crash or a shutdown cut off.
+ *
+ * Neither ever touches a live recording: one without an end in meta.json,
+ * or a stream's current directory (kb__live), is neither exported nor
+ * deleted.
+ *
+ * Shutdown does not wait for an export: no job starts once it began, the
+ * export in progress is cancelled (its temp file deleted, meta.json still
+ * says export_pending) and queued requests fail with -ECANCELED. The next
+ * start does the exports left.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define JOBS_MAX 64 ///< exports waiting at most
+
+#define REL_MAX (2 * KB__NAME_MAX + 2)
+
+struct job {
+    int export;               ///< 1: export rel; 0: retention over the stream rel
+    char rel[REL_MAX];        ///< "STREAM/RECORDING", or "STREAM"
+    struct kb_rec_limits lim; ///< retention
+    void (*done)(void *ud, int err);
+    void *ud;
+    struct job *next;
+};
+
+struct kb__jobs {
+    struct kb_recorder *r;
+    pthread_mutex_t lock;
+    pthread_cond_t cond; ///< work arrived, or a job finished (kb__jobs_wait)
+    pthread_t thread;
+    int started;
+    atomic_int cancel; ///< read by the export or retention pass in progress
+    /* Under lock: */
+    int stop;
+    int running;
+    struct job *head, **tail;
+    size_t exports; ///< export jobs queued
+    char (*backlog)[REL_MAX];
+    size_t backlog_n, backlog_i, backlog_cap;
+};
+
+static void export_one(struct kb__jobs *j, const char *rel, int backlog,
+                       void (*done)(void *ud, int err), void *ud)
+{
+    struct kb_recorder *r = j->r;
+    char dir[PATH_MAX], stream[KB__NAME_MAX + 1];
+    snprintf(stream, sizeof(stream), "%.*s", (int)(strchr(rel, '/') - rel), rel);
+    int err = kb__pathf(dir, sizeof(dir), "%s/%s", kb__conf(r)->dir, rel);
+    if (err == 0 && kb__live(r, rel)) {
+        err = -EBUSY;
+        kb__log(r, KB__WARN, stream, "export of %s refused: it is being recorded", rel);
+    } else if (err == 0) {
+        if (backlog)
+            kb__log(r, KB__INFO, stream, "exporting %s (left from the last run)", rel);
+        err = kb__export_recording(r, dir, rel, stream, &j->cancel);
+    }
+    if (done)
+        done(ud, err);
+}
+
+static void *run(void *arg)
+{
+    struct kb__jobs *j = arg;
+    pthread_mutex_lock(&j->lock);
+    while (!j->stop) {
+        struct job *jb = j->head;
+        if (jb) {
+            j->head = jb->next;
+            if (!j->head)
+                j->tail = &j->head;
+            j->exports -= jb->export;
+            j->running = 1;
+            pthread_mutex_unlock(&j->lock);
+            if (jb->export)
+                export_one(j, jb->rel, 0, jb->done, jb->ud);
+            else
+                kb__retention(j->r, jb->rel, &jb->lim, &j->cancel);
+            free(jb);
+        } else if (j->backlog_i < j->backlog_n) {
+            char rel[REL_MAX];
+            memcpy(rel, j->backlog[j->backlog_i++], sizeof(rel));
+            j->running = 1;
+            pthread_mutex_unlock(&j->lock);
+            export_one(j, rel, 1, NULL, NULL);
+        } else {
+            pthread_cond_wait(&j->cond, &j->lock);
+            continue;
+        }
+        pthread_mutex_lock(&j->lock);
+        j->running = 0;
+        pthread_cond_broadcast(&j->cond);
+    }
+    pthread_mutex_unlock(&j->lock);
+    return NULL;
+}
+
+int kb__jobs_new(struct kb_recorder *r, struct kb__jobs **out)
+{
+    *out = NULL;
+    struct kb__jobs *j = calloc(1, sizeof(*j));
+    if (!j)
+        return -ENOMEM;
+    j->r = r;
+    j->tail = &j->head;
+    int err = pthread_mutex_init(&j->lock, NULL);
+    if (err) {
+        free(j);
+        return -err;
+    }
+    if ((err = pthread_cond_init(&j->cond, NULL)) != 0) {
+        pthread_mutex_destroy(&j->lock);
+        free(j);
+        return -err;
+    }
+    if ((err = pthread_create(&j->thread, NULL, run, j)) != 0) {
+        kb__jobs_free(j);
+        return -err;
+    }
+    j->started = 1;
+    *out = j;
+    return 0;
+}
+
+/* Queue jb, or free it and say why not. Called without the lock. */
+static int push(struct kb__jobs *j, struct job *jb)
+{
+    int err = 0;
+    pthread_mutex_lock(&j->lock);
+    if (j->stop) {
+        err = -ESHUTDOWN;
+    } else if (jb->export && j->exports >= JOBS_MAX) {
+        err = -EAGAIN;
+    } else {
+        *j->tail = jb;
+        j->tail = &jb->next;
+        j->exports += jb->export;
+        pthread_cond_broadcast(&j->cond);
+    }
+    pthread_mutex_unlock(&j->lock);
+    if (err)
+        free(jb);
+    return err;
+}
+
+int kb__jobs_export(struct kb__jobs *j, const char *rel, void (*done)(void *ud, int err), void *ud)
+{
+    if (!kb__recording_path_ok(rel))
+        return -EINVAL;
+    struct job *jb = calloc(1, sizeof(*jb));
+    if (!jb)
+        return -ENOMEM;
+    jb->export = 1;
+    snprintf(jb->rel, sizeof(jb->rel), "%s", rel);
+    jb->done = done;
+    jb->ud = ud;
+    return push(j, jb);
+}
+
+int kb__jobs_retention(struct kb__jobs *j, const char *stream, const struct kb_rec_limits *lim)
+{
+    if (!lim->max_age_ms && !lim->max_bytes)
+        return 0;
+    pthread_mutex_lock(&j->lock);
+    for (struct job *q = j->head; q; q = q->next) {
+        if (!q->export && strcmp(q->rel, stream) == 0) {
+            q->lim = *lim;
+            pthread_mutex_unlock(&j->lock);
+            return 0;
+        }
+    }
+    pthread_mutex_unlock(&j->lock);
+    struct job *jb = calloc(1, sizeof(*jb));
+    if (!jb)
+        return -ENOMEM;
+    snprintf(jb->rel, sizeof(jb->rel), "%s", stream);
+    jb->lim = *lim;
+    return push(j, jb);
+}
+
+int kb__jobs_backlog(struct kb__jobs *j, const char *rel)
+{
+    if (!kb__recording_path_ok(rel))
+        return -EINVAL;
+    int err = 0;
+    pthread_mutex_lock(&j->lock);
+    if (j->backlog_n == j->backlog_cap) {
+        size_t cap = j->backlog_cap ? 2 * j->backlog_cap : 16;
+        char(*b)[REL_MAX] = realloc(j->backlog, cap * sizeof(*b));
+        if (b) {
+            j->backlog = b;
+            j->backlog_cap = cap;
+        } else {
+            err = -ENOMEM;
+        }
+    }
+    if (!err) {
+        snprintf(j->backlog[j->backlog_n++], REL_MAX, "%s", rel);
+        pthread_cond_broadcast(&j->cond);
+    }
+    pthread_mutex_unlock(&j->lock);
+    return err;
+}
+
+void kb__jobs_wait(struct kb__jobs *j)
+{
+    pthread_mutex_lock(&j->lock);
+    while (!j->stop && (j->head || j->running || j->backlog_i < j->backlog_n))
+        pthread_cond_wait(&j->cond, &j->lock);
+    pthread_mutex_unlock(&j->lock);
+}
+
+void kb__jobs_stop(struct kb__jobs *j)
+{
+    if (!j)
+        return;
+    pthread_mutex_lock(&j->lock);
+    j->stop = 1;
+    atomic_store(&j->cancel, 1);
+    pthread_cond_broadcast(&j->cond);
+    struct job *q = j->head;
+    j->head = NULL;
+    j->tail = &j->head;
+    j->exports = 0;
+    pthread_mutex_unlock(&j->lock);
+    if (j->started) {
+        pthread_join(j->thread, NULL);
+        j->started = 0;
+    }
+    while (q) {
+        struct job *next = q->next;
+        if (q->done)
+            q->done(q->ud, -ECANCELED);
+        free(q);
+        q = next;
+    }
+}
+
+void kb__jobs_free(struct kb__jobs *j)
+{
+    if (!j)
+        return;
+    kb__jobs_stop(j);
+    free(j->backlog);
+    pthread_cond_destroy(&j->cond);
+    pthread_mutex_destroy(&j->lock);
+    free(j);
+}
