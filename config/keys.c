@@ -110,7 +110,9 @@ const struct kb__conf_key kb__conf_keys[] = {
     {"push", SEC_STREAM, T_PUSH, 1, 0, NULL, 0, 0,
      "A destination this stream is pushed to while it is live: an `rtmp://` or `rtmps://` "
      "URL whose last path segment (with its query string) is the platform's stream key, or "
-     "a preset `youtube:KEY`, `youtube-rtmps:KEY`, `facebook:KEY`, `twitch:KEY`. Options "
+     "a preset `youtube:KEY`, `youtube-rtmps:KEY`, `facebook:KEY`, `twitch:KEY` (a preset's "
+     "key holds no `/`). The host may be a name, an IPv4 address or an IPv6 address in "
+     "brackets (`rtmp://[2001:db8::5]:1935/live/KEY`). Options "
      "may follow the URL: `name=LABEL`, `ca=FILE` (trust this CA for rtmps), `verify=off`. "
      "Repeat the key for several destinations. Optional."},
     {"record", SEC_STREAM, T_BOOL, 0, STR(record), "off", 0, 0,

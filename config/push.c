@@ -61,7 +61,18 @@ static int host_ok(const char *h, size_t n)
     return 1;
 }
 
-/* Split "scheme://host[:port]/app.../key[?query]" into p's fields. */
+static int v6_ok(const char *h, size_t n)
+{
+    if (n < 2 || n > 45)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!isxdigit((unsigned char)h[i]) && h[i] != ':' && h[i] != '.')
+            return 0;
+    return memchr(h, ':', n) != NULL;
+}
+
+/* Split "scheme://host[:port]/app.../key[?query]" into p's fields; host
+ * may be an IPv6 literal in brackets. */
 static int parse_url(struct kb_push_conf *p, const char *u, char *err, size_t errlen)
 {
     const char *rest;
@@ -83,12 +94,26 @@ static int parse_url(struct kb_push_conf *p, const char *u, char *err, size_t er
     const char *slash = strchr(rest, '/');
     if (!slash)
         return fail(err, errlen, "the URL has no application and stream key after the host");
-    const char *hostend = slash;
-    const char *colon = memchr(rest, ':', (size_t)(slash - rest));
+    const char *host = rest, *hostend = slash, *after = rest;
+    int v6 = rest[0] == '[';
+    if (v6) {
+        /* An IPv6 literal: [2001:db8::5]:1935 */
+        const char *close = memchr(rest, ']', (size_t)(slash - rest));
+        host = rest + 1;
+        if (!close || close == host || !v6_ok(host, (size_t)(close - host)))
+            return fail(err, errlen, "the URL's IPv6 address is malformed (rtmp://[ADDR]:PORT/...)");
+        if (close + 1 != slash && close[1] != ':')
+            return fail(err, errlen, "the URL's IPv6 address is followed by something other "
+                                     "than :PORT");
+        hostend = close;
+        after = close + 1;
+    }
+    const char *colon = memchr(after, ':', (size_t)(slash - after));
     unsigned long port = p->tls ? 443 : 1935;
     int explicit_port = 0;
     if (colon) {
-        hostend = colon;
+        if (!v6)
+            hostend = colon;
         const char *ps = colon + 1;
         size_t pl = (size_t)(slash - ps);
         if (pl == 0 || pl > 5 || strspn(ps, "0123456789") < pl)
@@ -98,7 +123,7 @@ static int parse_url(struct kb_push_conf *p, const char *u, char *err, size_t er
             return fail(err, errlen, "the URL's port is out of range");
         explicit_port = 1;
     }
-    if (!host_ok(rest, (size_t)(hostend - rest)))
+    if (!v6 && !host_ok(host, (size_t)(hostend - host)))
         return fail(err, errlen, "the URL's host name is empty or not a valid name");
 
     /* The query string belongs to the key (Facebook's keys carry one). */
@@ -114,8 +139,11 @@ static int parse_url(struct kb_push_conf *p, const char *u, char *err, size_t er
                                  "rtmp://HOST/APP/KEY");
     if (last + 1 >= pathend)
         return fail(err, errlen, "the URL ends without a stream key");
+    for (const char *c = path; c < last; c++)
+        if (c[0] == '/' && c[1] == '/')
+            return fail(err, errlen, "the URL's application has an empty part ('//')");
 
-    p->host = dupn(rest, (size_t)(hostend - rest));
+    p->host = dupn(host, (size_t)(hostend - host));
     p->port = (uint16_t)port;
     p->app = dupn(path, (size_t)(last - path));
     p->playpath = strdup(last + 1);
@@ -125,10 +153,13 @@ static int parse_url(struct kb_push_conf *p, const char *u, char *err, size_t er
     p->masked = malloc(ml);
     if (!p->host || !p->app || !p->playpath || !p->tcurl || !p->masked)
         return -ENOMEM;
+    const char *lb = v6 ? "[" : "", *rb = v6 ? "]" : "";
     if (explicit_port)
-        snprintf(p->tcurl, tl, "%s://%s:%lu/%s", p->tls ? "rtmps" : "rtmp", p->host, port, p->app);
+        snprintf(p->tcurl, tl, "%s://%s%s%s:%lu/%s", p->tls ? "rtmps" : "rtmp", lb, p->host, rb,
+                 port, p->app);
     else
-        snprintf(p->tcurl, tl, "%s://%s/%s", p->tls ? "rtmps" : "rtmp", p->host, p->app);
+        snprintf(p->tcurl, tl, "%s://%s%s%s/%s", p->tls ? "rtmps" : "rtmp", lb, p->host, rb,
+                 p->app);
     snprintf(p->masked, ml, "%.*s****", (int)(last + 1 - u), u);
     return 0;
 }
@@ -159,6 +190,13 @@ int kb_push_parse(const char *text, struct kb_push_conf **out, char *err, size_t
         if (strncmp(word, pr->name, n) == 0 && word[n] == ':') {
             if (!word[n + 1]) {
                 r = fail(err, errlen, "the preset needs a stream key after the colon");
+                goto out;
+            }
+            /* Everything after the colon is the key: a '/' would move part
+             * of it into the application name (and so into logs). */
+            if (strchr(word + n + 1, '/')) {
+                r = fail(err, errlen, "a preset's stream key cannot contain '/' (paste the "
+                                      "platform's full URL instead)");
                 goto out;
             }
             size_t ul = strlen(pr->prefix) + strlen(word + n + 1) + 1;
@@ -200,8 +238,15 @@ int kb_push_parse(const char *text, struct kb_push_conf **out, char *err, size_t
         } else if (strcmp(word, "verify=on") == 0) {
             p->verify = 1;
         } else {
-            snprintf(err, errlen, "unknown push option '%.40s' (known: name=LABEL, ca=FILE, "
-                                  "verify=on|off)", word);
+            /* Only the option's name is quoted: a word without '=' may be
+             * the end of a key that held a space. */
+            const char *eq = strchr(word, '=');
+            if (eq && eq - word <= 24)
+                snprintf(err, errlen, "unknown push option '%.*s=' (known: name=LABEL, ca=FILE, "
+                                      "verify=on|off)", (int)(eq - word), word);
+            else
+                snprintf(err, errlen, "unknown push option after the URL (known: name=LABEL, "
+                                      "ca=FILE, verify=on|off; a URL or key holds no spaces)");
             r = -EINVAL;
             goto out;
         }

@@ -1,5 +1,7 @@
 #include "tls.h"
 
+#include <arpa/inet.h>
+
 #include <errno.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -113,8 +115,12 @@ int kb_tls_client_new(struct kb_tls **out, const char *host, const char *ca_file
     }
     SSL_set_bio(t->ssl, t->in, t->out); /* the SSL now owns both BIOs */
     SSL_set_connect_state(t->ssl);
-    /* SNI: ingest servers behind shared front ends route by it. */
-    if (SSL_set_tlsext_host_name(t->ssl, host) != 1)
+    /* SNI: ingest servers behind shared front ends route by it. An IP
+     * address is never sent as SNI (RFC 6066 3); OpenSSL's host check
+     * then matches it against the certificate's IP addresses. */
+    unsigned char addr[16];
+    int is_ip = inet_pton(AF_INET, host, addr) == 1 || inet_pton(AF_INET6, host, addr) == 1;
+    if (!is_ip && SSL_set_tlsext_host_name(t->ssl, host) != 1)
         goto fail;
     if (verify && SSL_set1_host(t->ssl, host) != 1)
         goto fail;

@@ -9,7 +9,7 @@ platform that stops reading its socket.
 
 Each FakePlatform listens on its own loopback port and serves each
 connection on its own thread; everything it sees is recorded on a Conn.
-Only 127.0.0.1 is used.
+Only loopback is used (127.0.0.1, or ::1 when asked).
 """
 import os
 import socket
@@ -196,7 +196,8 @@ class FakePlatform:
                  taking data). rcvbuf keeps the kernel from hiding it.
     """
 
-    def __init__(self, name, badname=False, tls=None, stall_after=None, rcvbuf=None):
+    def __init__(self, name, badname=False, tls=None, stall_after=None, rcvbuf=None,
+                 bind="127.0.0.1"):
         self.name = name
         self.badname = badname
         self.stall_after = stall_after
@@ -211,13 +212,13 @@ class FakePlatform:
             self.ctx.load_cert_chain(tls["cert"], tls["key"])
             self.ctx.sni_callback = self._on_sni
         self._sni = {}
-        self.lsock = socket.socket()
+        self.lsock = socket.socket(socket.AF_INET6 if ":" in bind else socket.AF_INET)
         self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if rcvbuf:
             # Set before listen so accepted sockets get it (and a window
             # scale to match).
             self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.bind((bind, 0))
         self.lsock.listen(16)
         self.lsock.settimeout(0.2)
         self.port = self.lsock.getsockname()[1]

@@ -5,7 +5,7 @@ A scripted platform (fakeplatform.py) records everything kebun sends, which
 nginx-rtmp cannot show. Two streams run at once, each published by ffmpeg
 copying a clip:
 
-demo (about 1 Mbit/s) goes to six platforms:
+demo (about 1 Mbit/s) goes to eight platforms:
 - bad answers publish with NetStream.Publish.BadName: kebun's status names
   it and keeps retrying after a backoff, while good stays live;
 - good shows the conversation: connect (tcUrl, app, flashVer,
@@ -16,7 +16,9 @@ demo (about 1 Mbit/s) goes to six platforms:
   FCUnpublish and deleteStream;
 - tlsca, tlssys, tlsoff are RTMPS platforms with a certificate from a test
   CA: trusted with ca= (SNI localhost), refused against the system store,
-  accepted with verify=off (and a warning); tlsoff is removed by SIGHUP.
+  accepted with verify=off (and a warning); tlsoff is removed by SIGHUP;
+- v6 is reached at an IPv6 literal (tcUrl with brackets), tlsip by RTMPS
+  at an IP address (checked against the certificate's IP, no SNI).
 heavy (about 12 Mbit/s) goes to a platform that stops reading and to one
 that does not, while a player watches: they keep receiving in real time
 and the stalled one counts drops, then resumes at a keyframe.
@@ -194,10 +196,14 @@ def main():
     tlssys = FakePlatform("tlssys", tls=certs)
     tlsoff = FakePlatform("tlsoff", tls=certs)
     heavyok = FakePlatform("heavyok")
+    # Addresses instead of names: an IPv6 literal, and RTMPS to an IP
+    # (checked against the certificate's IP address, no SNI sent).
+    v6 = FakePlatform("v6", bind="::1")
+    tlsip = FakePlatform("tlsip", tls=certs)
     # Stop reading after about 2 s of media; a small receive buffer so that
     # only kebun's side of the connection can hide the stall.
     stall = FakePlatform("stall", stall_after=150, rcvbuf=16384)
-    platforms = [bad, good, tlsca, tlssys, tlsoff, heavyok, stall]
+    platforms = [bad, good, tlsca, tlssys, tlsoff, heavyok, stall, v6, tlsip]
 
     demo_push = "\n".join([
         "push = %s name=bad" % bad.url("app", "bad-key-0001"),
@@ -206,6 +212,8 @@ def main():
                                         certs["ca"]),
         "push = %s name=tlssys" % tlssys.url("app", "tls-key-0002", "localhost"),
         "push = %s verify=off name=tlsoff" % tlsoff.url("app", "tls-key-0003", "localhost"),
+        "push = rtmp://[::1]:%d/app/v6-key-0001 name=v6" % v6.port,
+        "push = %s ca=%s name=tlsip" % (tlsip.url("app", "tls-key-0004"), certs["ca"]),
     ])
     heavy_push = "\n".join([
         "push = %s name=heavyok" % heavyok.url("app", "heavy-ok-0001"),
@@ -215,14 +223,14 @@ def main():
                  server_extra="grace = %ds\npush_retry_min = 500ms\npush_retry_max = 2s\n"
                               "push_queue = 256K\npush_timeout = 30s" % GRACE_S,
                  stream_extra={"demo": demo_push, "heavy": heavy_push})
-    n_push = 7
+    n_push = 9
 
     pub = t.publish_file(kb.url(t.KEY), clip, loop=True)
     heavy_pub = t.publish_file(kb.url(HEAVY_KEY), heavy_clip, loop=True)
     t.require(kb.wait_log("stream=heavy peer=127.0.0.1") and kb.wait_log("stream=demo peer=127"),
               "both publishers live")
     player = Player(kb, "heavy")
-    for name in ("good", "tlsca", "tlsoff", "heavyok", "stall"):
+    for name in ("good", "tlsca", "tlsoff", "heavyok", "stall", "v6", "tlsip"):
         t.check(kb.wait_log("push %s: live" % name, timeout=8), "push %s goes live" % name)
 
     # --- A stalled platform does not hold anyone back. ---
@@ -266,6 +274,15 @@ def main():
     t.check(sc and all(c.tls_error for c in sc) and not tlssys.live(),
             "the untrusted platform saw only failed TLS handshakes",
             [c.tls_error for c in sc][:2], "TLS errors")
+    v6c = v6.live()
+    t.check(v6c and (v6c[0].connect_obj or {}).get("tcUrl") == "rtmp://[::1]:%d/app" % v6.port,
+            "a destination at an IPv6 literal goes live, with the address in brackets in tcUrl",
+            (v6c[0].connect_obj or {}).get("tcUrl") if v6c else None,
+            "rtmp://[::1]:%d/app" % v6.port)
+    ipc = tlsip.live()
+    t.check(st.get("tlsip", {}).get("state") == "live" and ipc and ipc[0].sni is None,
+            "RTMPS to an IP address goes live, verified against the certificate's IP, no SNI",
+            (st.get("tlsip", {}).get("state"), ipc[0].sni if ipc else "-"), ("live", None))
     off = tlsoff.live()
     t.check(st.get("tlsoff", {}).get("state") == "live" and len(off) == 1,
             "RTMPS with verify=off goes live", (st.get("tlsoff", {}).get("state"), len(off)),
