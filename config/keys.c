@@ -51,7 +51,9 @@ const struct kb__conf_key kb__conf_keys[] = {
      "its network does not hold the stream half-open."},
     {"player_queue", SEC_SERVER, T_SIZE, 0, SRV(player_queue), "2M", 64 * KiB, 1 * GiB,
      "Bytes of media queued for one player (not yet taken by its socket) before it skips "
-     "ahead to the next keyframe. Bounds the memory a stalled player can pin."},
+     "ahead to the next keyframe. Bounds the memory a stalled player can pin: at most about "
+     "twice this, since each message it holds keeps its payload and its chunked form (both "
+     "shared with every other player)."},
     {"flush_interval", SEC_SERVER, T_DURATION, 0, SRV(flush_interval), "40ms", 0, 500,
      "Writes to players and push destinations follow the video: each video frame leaves at "
      "once with the audio queued before it. Audio alone (between frames, or an audio-only "
