@@ -103,9 +103,19 @@ int kb__tmp_open(const char *path, char *tmp, size_t n)
             continue;
         if (fd < 0)
             return -errno;
-        /* Nobody else can hold it yet: this only fails on a file system
-         * without locks, where the temp file is simply unprotected. */
-        flock(fd, LOCK_EX | LOCK_NB);
+        /* The lock says "in use" to kb__remove_temps (another kebun's
+         * start-up). Between open and flock a remover may have locked and
+         * unlinked the new file: wait for its lock, then start over with
+         * a new name if the file is gone. Without locks (some file
+         * systems) the temp file is simply unprotected. */
+        int locked;
+        while ((locked = flock(fd, LOCK_EX)) < 0 && errno == EINTR)
+            ;
+        struct stat st;
+        if (locked == 0 && fstat(fd, &st) == 0 && st.st_nlink == 0) {
+            close(fd);
+            continue;
+        }
         return fd;
     }
     return -EEXIST;
@@ -130,12 +140,14 @@ int kb__write_atomic(const char *path, const void *data, size_t len)
         p += w;
         len -= (size_t)w;
     }
-    if (close(fd) < 0 && !err)
-        err = -errno;
+    /* Renamed while still locked: an unlocked temp file is fair game for
+     * kb__remove_temps. */
     if (!err && rename(tmp, path) < 0)
         err = -errno;
     if (err)
         unlink(tmp);
+    if (close(fd) < 0 && !err)
+        err = -errno;
     return err;
 }
 
@@ -163,15 +175,20 @@ static int own_name(const char *s, size_t n)
            (n - d == 3 && memcmp(s + d, ".ts", 3) == 0);
 }
 
-/* 1 when another process still holds the kb__tmp_open file at `path`. */
-static int in_use(const char *path)
+/* Unlink a kb__tmp_open file unless another process holds it; the
+ * unlink happens under our lock, so its writer (which checks st_nlink
+ * once it has the lock) never writes into a file that is gone. Returns 1
+ * when it was removed. */
+static int remove_unless_held(const char *path)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0)
         return 0;
-    int busy = flock(fd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+    int gone = 0;
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0 || errno != EWOULDBLOCK)
+        gone = unlink(path) == 0;
     close(fd);
-    return busy;
+    return gone;
 }
 
 void kb__remove_temps(const char *dir, int *export_tmp)
@@ -195,9 +212,9 @@ void kb__remove_temps(const char *dir, int *export_tmp)
         }
         if (!own_name(s, n) || kb__pathf(path, sizeof(path), "%s/%s", dir, e->d_name) < 0)
             continue;
-        if (unique && in_use(path))
-            continue; /* kebun --export (or another writer) is at work */
-        if (unlink(path) == 0 && export_tmp && n == 13 && memcmp(s, "recording.mp4", 13) == 0)
+        /* A held one: kebun --export (or another writer) is at work. */
+        int gone = unique ? remove_unless_held(path) : unlink(path) == 0;
+        if (gone && export_tmp && n == 13 && memcmp(s, "recording.mp4", 13) == 0)
             *export_tmp = 1;
     }
     closedir(d);

@@ -143,11 +143,10 @@ int kb__jobs_new(struct kb_recorder *r, struct kb__jobs **out)
     return 0;
 }
 
-/* Queue jb, or free it and say why not. Called without the lock. */
-static int push(struct kb__jobs *j, struct job *jb)
+/* Queue jb, or say why not (the caller frees it then). With the lock. */
+static int push_locked(struct kb__jobs *j, struct job *jb)
 {
     int err = 0;
-    pthread_mutex_lock(&j->lock);
     if (j->stop) {
         err = -ESHUTDOWN;
     } else if (jb->export && j->exports >= JOBS_MAX) {
@@ -158,6 +157,14 @@ static int push(struct kb__jobs *j, struct job *jb)
         j->exports += jb->export;
         pthread_cond_broadcast(&j->cond);
     }
+    return err;
+}
+
+/* Queue jb, or free it and say why not. Called without the lock. */
+static int push(struct kb__jobs *j, struct job *jb)
+{
+    pthread_mutex_lock(&j->lock);
+    int err = push_locked(j, jb);
     pthread_mutex_unlock(&j->lock);
     if (err)
         free(jb);
@@ -180,23 +187,31 @@ int kb__jobs_export(struct kb__jobs *j, const char *rel, void (*done)(void *ud, 
 
 int kb__jobs_retention(struct kb__jobs *j, const char *stream, const struct kb_rec_limits *lim)
 {
-    if (!lim->max_age_ms && !lim->max_bytes)
-        return 0;
+    int none = !lim->max_age_ms && !lim->max_bytes;
+    struct job *jb = NULL;
+    if (!none && !(jb = calloc(1, sizeof(*jb))))
+        return -ENOMEM;
+    /* One pass per stream: one already queued takes the newest limits,
+     * including none at all (a reload that switched retention off must
+     * not let an older pass delete anything). Search and insert under one
+     * hold of the lock, so two threads cannot both queue one. */
+    int err = 0;
     pthread_mutex_lock(&j->lock);
-    for (struct job *q = j->head; q; q = q->next) {
-        if (!q->export && strcmp(q->rel, stream) == 0) {
-            q->lim = *lim;
-            pthread_mutex_unlock(&j->lock);
-            return 0;
-        }
+    struct job *q = j->head;
+    while (q && (q->export || strcmp(q->rel, stream) != 0))
+        q = q->next;
+    if (q) {
+        q->lim = *lim;
+    } else if (jb) {
+        snprintf(jb->rel, sizeof(jb->rel), "%s", stream);
+        jb->lim = *lim;
+        err = push_locked(j, jb);
+        if (!err)
+            jb = NULL;
     }
     pthread_mutex_unlock(&j->lock);
-    struct job *jb = calloc(1, sizeof(*jb));
-    if (!jb)
-        return -ENOMEM;
-    snprintf(jb->rel, sizeof(jb->rel), "%s", stream);
-    jb->lim = *lim;
-    return push(j, jb);
+    free(jb);
+    return err;
 }
 
 int kb__jobs_backlog(struct kb__jobs *j, const char *rel)

@@ -205,7 +205,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
      * attempt if that one is already waiting for it (see attempt), and is
      * dropped otherwise. */
     int wanted = !o->removing && o->state == KB_OUT_CONNECTING && o->phase == PH_RESOLVE;
-    if (!wanted || status == UV_ECANCELED) {
+    if (!wanted || status == UV_ECANCELED || status == UV_EAI_CANCELED) {
         if (res)
             uv_freeaddrinfo(res);
         if (wanted)

@@ -42,6 +42,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <dirent.h>
 #include <time.h>
 #include <unistd.h>
@@ -812,6 +813,92 @@ static int cmd_slowexport(int argc, char **argv)
     return failures ? 1 : 0;
 }
 
+/* Stream "a" ends and its export crawls; stream "b" (keep nothing: 1 byte)
+ * ends behind it, so b's export and retention pass wait in the job queue.
+ * Then a reload switches b's retention off: the waiting pass must delete
+ * nothing. Prints b's recording and whether it is still there. */
+static int cmd_retoff(int argc, char **argv)
+{
+    if (argc < 3)
+        return 2;
+    struct kb_recorder_conf conf = {
+        .dir = argv[1], .segment_ms = 1000, .export_mp4 = 1, .log = log_cb};
+    struct kb_recorder *r;
+    if (kb_recorder_new(&conf, &r) < 0)
+        return 1;
+    static const struct kb_rec_limits keep_nothing = {.max_bytes = 1}, off;
+    struct kb_rec_stream *a = kb_recorder_stream(r, "a", NULL);
+    struct kb_rec_stream *b = kb_recorder_stream(r, "b", &keep_nothing);
+    if (!a || !b) {
+        kb_recorder_free(r);
+        return 1;
+    }
+    kb__jobs_wait(kb__jobs(r));
+    slow_export_us = 5000;
+    kb__export_hook = slow_export;
+    kb_rec_begin(a);
+    if (feed(a, argv[2], 5000) < 0) {
+        kb_recorder_free(r);
+        return 1;
+    }
+    wait_idle(a);
+    kb_rec_end(a);
+    kb_rec_begin(b);
+    if (feed(b, argv[2], 3000) < 0) {
+        kb_recorder_free(r);
+        return 1;
+    }
+    wait_idle(b);
+    struct kb_rec_status st;
+    kb_rec_status(b, &st);
+    char rel[512];
+    snprintf(rel, sizeof(rel), "%s", st.dir);
+    kb_rec_end(b);
+    wait_idle(b);
+    kb_recorder_stream(r, "b", &off); /* the reload */
+    kb__jobs_wait(kb__jobs(r));
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/%s", argv[1], rel);
+    struct stat sb;
+    int kept = stat(path, &sb) == 0;
+    printf("b.recording=%s\nb.kept=%d\n", rel, kept);
+    CHECK(rel[0] != 0);
+    CHECK(kept);
+    kb_recorder_free(r);
+    if (failures)
+        fprintf(stderr, "%d check(s) failed\n", failures);
+    return failures ? 1 : 0;
+}
+
+/* A starting kebun's clean-up (kb__remove_temps, in a child, in a loop)
+ * beside a writer of meta.json (kb__write_atomic, as kebun --export does):
+ * not one write may lose its temp file. */
+static int cmd_tmprace(int argc, char **argv)
+{
+    if (argc < 3)
+        return 2;
+    const char *dir = argv[1];
+    int n = atoi(argv[2]);
+    mkdir(dir, 0755);
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/meta.json", dir);
+    pid_t pid = fork();
+    if (pid < 0)
+        return 1;
+    if (pid == 0) {
+        for (;;)
+            kb__remove_temps(dir, NULL);
+    }
+    int fails = 0;
+    for (int i = 0; i < n; i++)
+        fails += kb__write_atomic(path, "{}", 2) < 0;
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    printf("writes=%d\nfailed=%d\n", n, fails);
+    CHECK_EQ(fails, 0);
+    return failures ? 1 : 0;
+}
+
 static int cmd_unit(int argc, char **argv)
 {
     if (argc < 3)
@@ -850,6 +937,10 @@ int main(int argc, char **argv)
         return cmd_garbage(argc - 1, argv + 1);
     if (strcmp(cmd, "slowexport") == 0)
         return cmd_slowexport(argc - 1, argv + 1);
+    if (strcmp(cmd, "tmprace") == 0)
+        return cmd_tmprace(argc - 1, argv + 1);
+    if (strcmp(cmd, "retoff") == 0)
+        return cmd_retoff(argc - 1, argv + 1);
     if (strcmp(cmd, "cliexport") == 0)
         return cmd_cliexport(argc - 1, argv + 1);
     fprintf(stderr, "unknown command %s\n", cmd);

@@ -814,6 +814,26 @@ def case_cli_export():
     check_eq((m["export"], m["export_pending"]), ("recording.mp4", False), "meta.json export")
 
 
+def case_retention_off():
+    """A retention pass waiting behind a slow export takes the limits of a
+    reload that switched retention off: it deletes nothing."""
+    root = fresh("retention_off")
+    p = tool("retoff", root, SRC, ok=False)
+    check_eq(p.returncode, 0, "rec_tool retoff", p.stdout, p.stderr[-3000:])
+    st = kv(p.stdout)
+    check_eq(st.get("b.kept"), "1", "b's recording is kept once retention is off", p.stdout)
+    check(not re.search(r"retention deleted", p.stderr), "nothing is deleted", p.stderr[-2000:])
+
+
+def case_temp_race():
+    """A start-up's clean-up of stale temp files never takes the temp file
+    of a writer at work (kebun --export beside a starting server)."""
+    root = fresh("temp_race")
+    p = tool("tmprace", os.path.join(root, "rec"), "30000", ok=False)
+    check_eq(p.returncode, 0, "rec_tool tmprace", p.stdout, p.stderr[-2000:])
+    check_eq(kv(p.stdout).get("failed"), "0", "no write lost its temp file", p.stdout)
+
+
 def main():
     case = sys.argv[1]
     os.makedirs(WORK, exist_ok=True)
