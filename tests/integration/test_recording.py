@@ -36,10 +36,11 @@ from rtmpclient import Client  # noqa: E402
 SEGMENT_S = 2
 GRACE_S = 3
 SECONDS = 30  # the first broadcast, as long as the issue asks
+SECOND_KEY = "second-stream-key-01"  # the grace test runs on it meanwhile
 
 
-def recordings(kb):
-    return sorted(glob.glob(os.path.join(kb.dir, "recordings", "demo", "*Z")))
+def recordings(kb, stream="demo"):
+    return sorted(glob.glob(os.path.join(kb.dir, "recordings", stream, "*Z")))
 
 
 def meta(rec):
@@ -92,12 +93,13 @@ def count_frames(path, kind):
     return int(s.get("nb_read_packets", 0)), float(s.get("start_time", "nan"))
 
 
-def whole_broadcast(kb):
+def whole_broadcast(kb, meanwhile):
     pub = t.publish_lavfi(kb.url(t.KEY), SECONDS, size="640x360", gop=30)
     time.sleep(5)
     os.kill(kb.proc.pid, signal.SIGUSR1)
     t.check(kb.wait_log("status: recording recording, demo/", timeout=3),
             "SIGUSR1 status shows the recording in progress with its directory")
+    meanwhile()  # another stream's test, while the 30 s run on (and it records apart)
     t.require(pub.wait(60) == 0, "publisher ran %d s" % SECONDS)
     recs = recordings(kb)
     t.require(len(recs) == 1, "one recording for the broadcast", recs, 1)
@@ -172,16 +174,16 @@ def whole_broadcast(kb):
                                                               boxes), "0, moov before mdat")
 
 
-def grace(kb):
-    n0 = len(recordings(kb))
-    p = t.publish_lavfi(kb.url(t.KEY), 2, size="320x240", gop=30)
+def grace(kb, stream, key):
+    n0 = len(recordings(kb, stream))
+    p = t.publish_lavfi(kb.url(key), 2, size="320x240", gop=30)
     p.wait(30)
     time.sleep(1)  # within the grace period
     # The phone comes back with another resolution: same recording, a new
     # part after a discontinuity.
-    p = t.publish_lavfi(kb.url(t.KEY), 2, size="640x360", gop=30)
+    p = t.publish_lavfi(kb.url(key), 2, size="640x360", gop=30)
     p.wait(30)
-    recs = recordings(kb)
+    recs = recordings(kb, stream)
     t.check(len(recs) == n0 + 1, "a return within the grace period continues the recording",
             len(recs) - n0, 1)
     t.check(wait_status(recs[-1], "complete", GRACE_S + 10), "that recording completes after "
@@ -195,9 +197,9 @@ def grace(kb):
             "EXT-X-DISCONTINUITY", pl.count("#EXT-X-DISCONTINUITY"), 1)
     t.check(decode_errors(os.path.join(recs[-1], "index.m3u8")) == "",
             "both parts decode without an error")
-    p = t.publish_lavfi(kb.url(t.KEY), 2, size="320x240", gop=30)
+    p = t.publish_lavfi(kb.url(key), 2, size="320x240", gop=30)
     p.wait(30)
-    recs = recordings(kb)
+    recs = recordings(kb, stream)
     t.check(len(recs) == n0 + 2, "a return after the grace period starts a new recording",
             len(recs) - n0, 2)
     t.check(wait_status(recs[-1], "complete", GRACE_S + 10), "the new one completes too")
@@ -316,9 +318,9 @@ def reload_record():
     """record switched on, then retention changed, by SIGHUP while live."""
     extra = "grace = 1s\nsegment_duration = %ds" % SEGMENT_S
     kb = t.Kebun(server_extra=extra, stream_extra={"demo": "record = off"})
-    pub = t.publish_lavfi(kb.url(t.KEY), 8, size="320x240", gop=30)
+    pub = t.publish_lavfi(kb.url(t.KEY), 6, size="320x240", gop=30)
     t.require(kb.wait_log("publish start", timeout=10), "publisher live")
-    time.sleep(3)
+    time.sleep(2)
     t.check(recordings(kb) == [], "nothing is recorded while record = off")
 
     def reload(old, new):
@@ -332,7 +334,7 @@ def reload_record():
     reload("record = off", "record = on")
     t.check(kb.wait_log("recording starts mid-broadcast", timeout=5),
             "SIGHUP with record = on starts recording the live stream")
-    t.require(pub.wait(30) == 0, "publisher ran 8 s")
+    t.require(pub.wait(30) == 0, "publisher ran 6 s")
     left = time.monotonic() - switched  # what was sent after the switch
     recs = recordings(kb)
     t.require(len(recs) == 1, "one recording, begun mid-broadcast", recs, 1)
@@ -384,9 +386,9 @@ def hostile_name():
 
 def main():
     extra = "grace = %ds\nsegment_duration = %ds" % (GRACE_S, SEGMENT_S)
-    kb = t.Kebun(server_extra=extra, stream_extra={"demo": "record = on"})
-    whole_broadcast(kb)
-    grace(kb)
+    kb = t.Kebun(streams={"demo": t.KEY, "second": SECOND_KEY}, server_extra=extra,
+                 stream_extra={"demo": "record = on", "second": "record = on"})
+    whole_broadcast(kb, lambda: grace(kb, "second", SECOND_KEY))
     kb2 = crash(kb)
     kb2.stop()
     disk_full(kb)
