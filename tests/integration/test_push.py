@@ -149,9 +149,15 @@ def main():
             round(time.monotonic() - restarted, 1), "<= %.1f s" % (RETRY_MAX_S * 1.2 + 4))
 
     # Phase 3: SIGHUP adds a destination; the others keep their connections.
+    # The denied and untrusted destinations share these ports and come and
+    # go every retry: a connection seen twice, a second apart, is a lasting
+    # one (plain's, tls's).
     time.sleep(1)
     before_b = kebun_conns(kb.proc.pid, b.port)
     before_tls = kebun_conns(kb.proc.pid, tls.port)
+    time.sleep(1)
+    before_b &= kebun_conns(kb.proc.pid, b.port)
+    before_tls &= kebun_conns(kb.proc.pid, tls.port)
     with open(kb.conf) as f:
         conf = f.read()
     conf = conf.replace("name=denied", "name=denied\npush = rtmp://127.0.0.1:%d/extra/x-key "
