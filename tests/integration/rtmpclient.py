@@ -12,10 +12,11 @@ import struct
 import time
 
 
-# --- AMF0 -------------------------------------------------------------------
+# --- AMF0 ---------------------------------------------------------------------
 
 class Undefined:
-    pass
+    def __repr__(self):
+        return "undefined"
 
 
 def amf_encode(v):
@@ -29,6 +30,8 @@ def amf_encode(v):
         return b"\x00" + struct.pack(">d", float(v))
     if isinstance(v, str):
         b = v.encode()
+        if len(b) > 0xFFFF:
+            return b"\x0c" + struct.pack(">I", len(b)) + b
         return b"\x02" + struct.pack(">H", len(b)) + b
     if isinstance(v, dict):
         out = b"\x03"
@@ -41,6 +44,16 @@ def amf_encode(v):
     raise TypeError(type(v))
 
 
+def _amf_props(b, o):
+    d = {}
+    while True:
+        n = struct.unpack(">H", b[o:o + 2])[0]
+        if n == 0 and b[o + 2] == 0x09:
+            return d, o + 3
+        k = bytes(b[o + 2:o + 2 + n]).decode("utf-8", "replace")
+        d[k], o = amf_decode_one(b, o + 2 + n)
+
+
 def amf_decode_one(b, o):
     t = b[o]
     o += 1
@@ -50,19 +63,18 @@ def amf_decode_one(b, o):
         return b[o] != 0, o + 1
     if t == 0x02:
         n = struct.unpack(">H", b[o:o + 2])[0]
-        return b[o + 2:o + 2 + n].decode("utf-8", "replace"), o + 2 + n
-    if t in (0x03, 0x08):
-        if t == 0x08:
-            o += 4
-        d = {}
-        while True:
-            n = struct.unpack(">H", b[o:o + 2])[0]
-            if n == 0 and b[o + 2] == 0x09:
-                return d, o + 3
-            k = b[o + 2:o + 2 + n].decode()
-            d[k], o = amf_decode_one(b, o + 2 + n)
-    if t in (0x05, 0x06):
+        return bytes(b[o + 2:o + 2 + n]).decode("utf-8", "replace"), o + 2 + n
+    if t == 0x0c:
+        n = struct.unpack(">I", b[o:o + 4])[0]
+        return bytes(b[o + 4:o + 4 + n]).decode("utf-8", "replace"), o + 4 + n
+    if t == 0x03:
+        return _amf_props(b, o)
+    if t == 0x08:   # ECMA array: a count (not to be trusted), then properties
+        return _amf_props(b, o + 4)
+    if t == 0x05:
         return None, o
+    if t == 0x06:
+        return Undefined(), o
     if t == 0x0a:
         n = struct.unpack(">I", b[o:o + 4])[0]
         o += 4
@@ -71,7 +83,9 @@ def amf_decode_one(b, o):
             x, o = amf_decode_one(b, o)
             out.append(x)
         return out, o
-    raise ValueError("AMF0 marker %d" % t)
+    if t == 0x0b:   # date: milliseconds, then a time zone nobody uses
+        return struct.unpack(">d", b[o:o + 8])[0], o + 10
+    raise ValueError("AMF0 marker %d at %d" % (t, o - 1))
 
 
 def amf_decode_all(b):
