@@ -88,6 +88,13 @@ static inline struct kb_msg *kb_msg_ref(struct kb_msg *m)
 }
 void kb_msg_unref(struct kb_msg *m);
 
+/* Setup: what a decoder needs before any frame (onMetaData, sequence
+ * headers). Caches keep it, and no queue ever drops it. */
+static inline int kb_msg_is_setup(const struct kb_msg *m)
+{
+    return (m->flags & (KB_MSGF_SEQHDR | KB_MSGF_METADATA)) != 0;
+}
+
 /* Build (once) the chunked form with message stream id `msid` and chunk
  * size `chunk`. Once built it never changes, since sessions' write queues
  * point into it: a later call with other values returns -EBUSY and the
