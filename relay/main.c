@@ -84,6 +84,8 @@ static void ffmpeg_log(void *avcl, int level, const char *fmt, va_list vl)
 }
 
 static void export_log(int level, const char *stream, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+static void export_log(int level, const char *stream, const char *fmt, va_list ap)
 {
     kb_vlog((enum kb_log_level)level, stream, NULL, fmt, ap);
 }

@@ -66,6 +66,8 @@ static const struct kb_sink_ops rec_ops = {
 /* The recorder thread logs through the same logger; kb_vlog writes each
  * line with one call, so lines from both threads never interleave. */
 static void rec_log(int level, const char *stream, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+static void rec_log(int level, const char *stream, const char *fmt, va_list ap)
 {
     kb_vlog((enum kb_log_level)level, stream, NULL, fmt, ap);
 }

@@ -44,6 +44,8 @@ enum {
     KB_MSGF_SEQHDR = 1 << 3,   ///< codec configuration (AVC/HEVC/AV1 config, AAC ASC)
     KB_MSGF_METADATA = 1 << 4, ///< onMetaData
     KB_MSGF_EOS = 1 << 5,      ///< end-of-sequence marker
+    KB_MSGF_LAYOUT = 1 << 6,   ///< E-RTMP audio MultichannelConfig: setup kept beside the
+                               ///< audio sequence header, never in its place
 };
 
 /* Chunk stream ids kebun uses when it sends. */
@@ -89,10 +91,11 @@ static inline struct kb_msg *kb_msg_ref(struct kb_msg *m)
 void kb_msg_unref(struct kb_msg *m);
 
 /* Setup: what a decoder needs before any frame (onMetaData, sequence
- * headers). Caches keep it, and no queue ever drops it. */
+ * headers, an audio channel layout). Caches keep it, and no queue ever
+ * drops it. */
 static inline int kb_msg_is_setup(const struct kb_msg *m)
 {
-    return (m->flags & (KB_MSGF_SEQHDR | KB_MSGF_METADATA)) != 0;
+    return (m->flags & (KB_MSGF_SEQHDR | KB_MSGF_METADATA | KB_MSGF_LAYOUT)) != 0;
 }
 
 /* Build (once) the chunked form with message stream id `msid` and chunk
