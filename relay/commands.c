@@ -1,7 +1,7 @@
-/* kebun: what a server session does with the peer's messages: the RTMP
- * commands (connect, createStream, publish, play, ...) with their standard
- * replies, media from a publisher into its stream, and the player's side
- * of the stream (the sink that queues shared messages for the socket). */
+/* kebun: the RTMP commands a server session answers (connect,
+ * createStream, releaseStream, FCPublish, publish, play, pause,
+ * FCUnpublish, deleteStream, closeStream, getStreamLength) with their
+ * standard replies and status codes. */
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,15 +13,6 @@
 #include "session.h"
 
 #define NAME_MAX_LEN 512 ///< longest stream name or key accepted in publish/play
-
-/* Playing sessions wait for a keyframe for one of two reasons; only the
- * second counts as dropping. */
-enum { WAIT_NONE, WAIT_START, WAIT_SKIP };
-
-static struct kb_session *sink_session(struct kb_sink *k)
-{
-    return (struct kb_session *)((char *)k - offsetof(struct kb_session, sink));
-}
 
 static const char *sname(const struct kb_session *s)
 {
@@ -38,15 +29,14 @@ static int reply_result(struct kb_session *s, double txn, int with_number, doubl
         kb_amf_w_number(&b.w, number);
     else
         kb_amf_w_null(&b.w); /* undefined in some servers; null is what clients accept */
-    return kb_proto_cmd_end(&s->proto, &b, 0);
+    return kb_proto_cmd_end(&s->conn.proto, &b, 0);
 }
 
 static int reply_status_close(struct kb_session *s, uint32_t msid, const char *code,
                               const char *desc, const char *why)
 {
-    int err = kb_proto_send_status(&s->proto, msid, "error", code, desc);
-    snprintf(s->close_reason, sizeof(s->close_reason), "%s", why);
-    s->close_after_flush = 1;
+    int err = kb_proto_send_status(&s->conn.proto, msid, "error", code, desc);
+    kb__session_close_after_reply(s, why);
     return err;
 }
 
@@ -80,7 +70,7 @@ static int on_connect(struct kb_session *s, const struct kb_cmd *c)
 {
     const struct kb_config *conf = s->srv->conf;
     if (s->state != KB_SS_RTMP) {
-        kb_log(KB_LOG_DEBUG, sname(s), s->peer, "second connect ignored");
+        kb_log(KB_LOG_DEBUG, sname(s), s->conn.peer, "second connect ignored");
         return 0;
     }
     const struct kb_amf_node *app = kb_amf_prop(&c->doc, c->obj, "app");
@@ -106,7 +96,7 @@ static int on_connect(struct kb_session *s, const struct kb_cmd *c)
         printable(flashver, sizeof(flashver), fv->str, fv->str_len);
 
     if (strcmp(appname, conf->app) != 0) {
-        kb_log(KB_LOG_WARN, NULL, s->peer, "connect refused (unknown application '%s', serving '%s')",
+        kb_log(KB_LOG_WARN, NULL, s->conn.peer, "connect refused (unknown application '%s', serving '%s')",
                shown, conf->app);
         struct kb_cmd_builder b;
         kb_proto_cmd_begin(&b, "_error", c->txn);
@@ -116,17 +106,16 @@ static int on_connect(struct kb_session *s, const struct kb_cmd *c)
         kb_amf_w_prop_string(&b.w, "code", "NetConnection.Connect.Rejected");
         kb_amf_w_prop_string(&b.w, "description", "Unknown application.");
         kb_amf_w_object_end(&b.w);
-        int err = kb_proto_cmd_end(&s->proto, &b, 0);
-        snprintf(s->close_reason, sizeof(s->close_reason), "unknown application");
-        s->close_after_flush = 1;
+        int err = kb_proto_cmd_end(&s->conn.proto, &b, 0);
+        kb__session_close_after_reply(s, "unknown application");
         return err;
     }
 
-    int err = kb_proto_send_window_ack(&s->proto, (uint32_t)conf->window_ack_size);
+    int err = kb_proto_send_window_ack(&s->conn.proto, (uint32_t)conf->window_ack_size);
     if (!err)
-        err = kb_proto_send_peer_bw(&s->proto, (uint32_t)conf->window_ack_size, 2);
+        err = kb_proto_send_peer_bw(&s->conn.proto, (uint32_t)conf->window_ack_size, 2);
     if (!err)
-        err = kb_proto_send_chunk_size(&s->proto, (uint32_t)conf->chunk_size);
+        err = kb_proto_send_chunk_size(&s->conn.proto, (uint32_t)conf->chunk_size);
     if (err)
         return err;
 
@@ -143,11 +132,11 @@ static int on_connect(struct kb_session *s, const struct kb_cmd *c)
     kb_amf_w_prop_string(&b.w, "description", "Connection succeeded.");
     kb_amf_w_prop_number(&b.w, "objectEncoding", enc && enc->type == KB_AMF_NUMBER ? enc->num : 0);
     kb_amf_w_object_end(&b.w);
-    err = kb_proto_cmd_end(&s->proto, &b, 0);
+    err = kb_proto_cmd_end(&s->conn.proto, &b, 0);
     if (err)
         return err;
     s->state = KB_SS_CONNECTED;
-    kb_log(KB_LOG_INFO, NULL, s->peer, "connected to app '%s'%s%s", appname,
+    kb_log(KB_LOG_INFO, NULL, s->conn.peer, "connected to app '%s'%s%s", appname,
            flashver[0] ? " by " : "", flashver);
     return 0;
 }
@@ -194,12 +183,12 @@ static int on_publish(struct kb_session *s, const struct kb_cmd *c, const struct
     if (!st) {
         struct kb_stream *named = kb_hub_find_name(&srv->hub, claimed[0] ? claimed : key);
         if (named && !claimed[0])
-            kb_log(KB_LOG_WARN, named->name, s->peer,
+            kb_log(KB_LOG_WARN, named->name, s->conn.peer,
                    "publish refused (that is the public name; publish with the stream key)");
         else if (named)
-            kb_log(KB_LOG_WARN, named->name, s->peer, "publish refused (wrong stream key)");
+            kb_log(KB_LOG_WARN, named->name, s->conn.peer, "publish refused (wrong stream key)");
         else
-            kb_log(KB_LOG_WARN, NULL, s->peer, "publish refused (unknown stream key)");
+            kb_log(KB_LOG_WARN, NULL, s->conn.peer, "publish refused (unknown stream key)");
         return reply_status_close(s, m->stream_id, "NetStream.Publish.BadName",
                                   "Unknown stream key.", "publish refused");
     }
@@ -210,7 +199,7 @@ static int on_publish(struct kb_session *s, const struct kb_cmd *c, const struct
         /* A phone that switched networks leaves a half-open connection
          * behind; the one that holds the key now wins. Detach the old
          * session first so the stream's sinks see a handover, not an end. */
-        kb_log(KB_LOG_INFO, st->name, old->peer, "publisher replaced by %s", s->peer);
+        kb_log(KB_LOG_INFO, st->name, old->conn.peer, "publisher replaced by %s", s->conn.peer);
         st->publisher = NULL;
         kb__session_end_role(old, "replaced by a new publisher");
         kb__session_close(old, "replaced by a new publisher");
@@ -219,13 +208,14 @@ static int on_publish(struct kb_session *s, const struct kb_cmd *c, const struct
     s->stream = st;
     s->msid = m->stream_id;
     s->role_ms = now;
-    int err = kb_proto_send_user_control(&s->proto, KB_UC_STREAM_BEGIN, s->msid);
+    kb_conn_set_stream(&s->conn, st->name);
+    int err = kb_proto_send_user_control(&s->conn.proto, KB_UC_STREAM_BEGIN, s->msid);
     if (!err) {
         char desc[160];
         snprintf(desc, sizeof(desc), "%s is now published.", st->name);
-        err = kb_proto_send_status(&s->proto, s->msid, "status", "NetStream.Publish.Start", desc);
+        err = kb_proto_send_status(&s->conn.proto, s->msid, "status", "NetStream.Publish.Start", desc);
     }
-    kb_log(KB_LOG_INFO, st->name, s->peer, "publish started");
+    kb_log(KB_LOG_INFO, st->name, s->conn.peer, "publish started");
     kb_stream_publish(st, s, now);
     return err;
 }
@@ -234,13 +224,13 @@ static int send_play_start(struct kb_session *s)
 {
     struct kb_stream *st = s->stream;
     char desc[160];
-    int err = kb_proto_send_user_control(&s->proto, KB_UC_STREAM_BEGIN, s->msid);
+    int err = kb_proto_send_user_control(&s->conn.proto, KB_UC_STREAM_BEGIN, s->msid);
     snprintf(desc, sizeof(desc), "Playing and resetting %s.", st->name);
     if (!err)
-        err = kb_proto_send_status(&s->proto, s->msid, "status", "NetStream.Play.Reset", desc);
+        err = kb_proto_send_status(&s->conn.proto, s->msid, "status", "NetStream.Play.Reset", desc);
     snprintf(desc, sizeof(desc), "Started playing %s.", st->name);
     if (!err)
-        err = kb_proto_send_status(&s->proto, s->msid, "status", "NetStream.Play.Start", desc);
+        err = kb_proto_send_status(&s->conn.proto, s->msid, "status", "NetStream.Play.Start", desc);
     if (!err) {
         /* Flash players needed this before they would touch the media. */
         struct kb_buf body = {0};
@@ -250,7 +240,7 @@ static int send_play_start(struct kb_session *s)
         kb_amf_w_bool(&w, 1);
         err = w.err;
         if (!err)
-            err = kb_proto_send(&s->proto, KB_CSID_DATA, KB_MSG_DATA_AMF0, 0, s->msid, body.data,
+            err = kb_proto_send(&s->conn.proto, KB_CSID_DATA, KB_MSG_DATA_AMF0, 0, s->msid, body.data,
                                 (uint32_t)body.len);
         kb_buf_free(&body);
     }
@@ -274,12 +264,12 @@ static int on_play(struct kb_session *s, const struct kb_cmd *c, const struct kb
     struct kb_stream *st = kb_hub_find_name(&srv->hub, name);
     if (!st) {
         if (kb_hub_find_key(&srv->hub, name))
-            kb_log(KB_LOG_WARN, NULL, s->peer,
+            kb_log(KB_LOG_WARN, NULL, s->conn.peer,
                    "play refused (that is a stream key; play the public name)");
         else {
             char shown[72];
             printable(shown, sizeof(shown), name, strlen(name));
-            kb_log(KB_LOG_INFO, NULL, s->peer, "play refused (no stream named '%s')", shown);
+            kb_log(KB_LOG_INFO, NULL, s->conn.peer, "play refused (no stream named '%s')", shown);
         }
         return reply_status_close(s, m->stream_id, "NetStream.Play.StreamNotFound",
                                   "No such stream.", "play of an unknown stream");
@@ -288,20 +278,17 @@ static int on_play(struct kb_session *s, const struct kb_cmd *c, const struct kb
     s->stream = st;
     s->msid = m->stream_id;
     s->role_ms = uv_now(srv->loop);
-    s->waiting_key = WAIT_START;
+    kb_conn_set_stream(&s->conn, st->name);
     int err = send_play_start(s);
     if (err)
         return err;
-    s->sink.ops = &kb__player_sink_ops;
-    kb_stream_attach(st, &s->sink);
-    kb_log(KB_LOG_INFO, st->name, s->peer, "play started%s",
+    kb_log(KB_LOG_INFO, st->name, s->conn.peer, "play started%s",
            st->publisher ? "" : " (waiting for the publisher)");
-    if (st->publisher) {
-        s->catching_up = 1;
-        kb_stream_catch_up(st, &s->sink);
-        s->catching_up = 0;
-    }
-    return kb__session_sync(s);
+    /* Play.Start leaves before the first media. */
+    err = kb_conn_sync(&s->conn);
+    if (!err)
+        kb__player_start(s, st);
+    return err;
 }
 
 static int on_pause(struct kb_session *s, const struct kb_cmd *c)
@@ -309,46 +296,18 @@ static int on_pause(struct kb_session *s, const struct kb_cmd *c)
     if (s->state != KB_SS_PLAYING)
         return 0;
     /* pause(txn, null, pause flag, position) */
-    int pause = c->arg1 && c->arg1->type == KB_AMF_BOOLEAN ? c->arg1->num != 0 : !s->paused;
-    if (pause == s->paused)
+    struct kb_player *p = &s->player;
+    int pause = c->arg1 && c->arg1->type == KB_AMF_BOOLEAN ? c->arg1->num != 0 : !p->paused;
+    if (pause == p->paused)
         return 0;
-    s->paused = pause;
-    int err = kb_proto_send_status(&s->proto, s->msid, "status",
+    int err = kb_proto_send_status(&s->conn.proto, s->msid, "status",
                                    pause ? "NetStream.Pause.Notify" : "NetStream.Unpause.Notify",
                                    pause ? "Paused live stream." : "Unpaused live stream.");
-    if (err || pause)
-        return err;
-    /* Resume at once from the cached GOP, else at the next keyframe. */
-    s->waiting_key = WAIT_START;
-    if (s->stream->publisher) {
-        s->catching_up = 1;
-        kb_stream_catch_up(s->stream, &s->sink);
-        s->catching_up = 0;
-    }
-    return 0;
-}
-
-void kb__session_end_role(struct kb_session *s, const char *why)
-{
-    struct kb_stream *st = s->stream;
-    if (!st)
-        return;
-    uint64_t now = uv_now(s->srv->loop);
-    double secs = (double)(now - s->role_ms) / 1000.0;
-    if (s->state == KB_SS_PUBLISHING) {
-        kb_log(KB_LOG_INFO, st->name, s->peer,
-               "publish stopped after %.1f s, %llu messages, %llu bytes (%s)", secs,
-               (unsigned long long)st->msgs_in, (unsigned long long)st->bytes_in, why);
-        if (st->publisher == s)
-            kb_stream_unpublish(st);
-    } else if (s->state == KB_SS_PLAYING) {
-        kb_log(KB_LOG_INFO, st->name, s->peer,
-               "play stopped after %.1f s, %llu bytes sent, %llu messages dropped (%s)", secs,
-               (unsigned long long)s->bytes_out, (unsigned long long)s->drops, why);
-        kb_stream_detach(&s->sink);
-    }
-    s->stream = NULL;
-    s->state = KB_SS_CONNECTED;
+    if (!err)
+        err = kb_conn_sync(&s->conn);
+    if (!err)
+        kb__player_pause(s, pause);
+    return err;
 }
 
 static int on_close_stream(struct kb_session *s, const struct kb_cmd *c, const struct kb_msg *m,
@@ -366,14 +325,14 @@ static int on_close_stream(struct kb_session *s, const struct kb_cmd *c, const s
     if (s->state == KB_SS_PUBLISHING) {
         char desc[160];
         snprintf(desc, sizeof(desc), "%s is now unpublished.", s->stream->name);
-        err = kb_proto_send_status(&s->proto, s->msid, "status", "NetStream.Unpublish.Success",
+        err = kb_proto_send_status(&s->conn.proto, s->msid, "status", "NetStream.Unpublish.Success",
                                    desc);
     }
     kb__session_end_role(s, unpublish ? "FCUnpublish" : "stream closed by peer");
     return err;
 }
 
-static int command(struct kb_session *s, const struct kb_msg *m)
+int kb__session_command(struct kb_session *s, const struct kb_msg *m)
 {
     struct kb_cmd c;
     int err = kb_cmd_parse(&c, m);
@@ -410,152 +369,8 @@ static int command(struct kb_session *s, const struct kb_msg *m)
     if (kb_log_enabled(KB_LOG_DEBUG)) {
         char shown[64];
         printable(shown, sizeof(shown), n->str, n->str_len);
-        kb_log(KB_LOG_DEBUG, sname(s), s->peer, "ignored command '%s'", shown);
+        kb_log(KB_LOG_DEBUG, sname(s), s->conn.peer, "ignored command '%s'", shown);
     }
     return 0;
 }
 
-/* Aggregate messages pack several FLV tags in one message; split them and
- * handle each as if it had arrived alone. */
-static int on_aggregate(struct kb_session *s, const struct kb_msg *m)
-{
-    const uint8_t *p = m->data;
-    size_t n = m->len, off = 0;
-    int have_base = 0;
-    uint32_t base = 0;
-    while (n - off >= 11 && !s->closing) {
-        uint8_t type = p[off];
-        uint32_t size = kb_get_be24(p + off + 1);
-        uint32_t ts = kb_get_be24(p + off + 4) | (uint32_t)p[off + 7] << 24;
-        if (n - off - 11 < size)
-            return KB_ECHUNK;
-        if (!have_base) {
-            base = ts;
-            have_base = 1;
-        }
-        if (type == KB_MSG_AUDIO || type == KB_MSG_VIDEO || type == KB_MSG_DATA_AMF0) {
-            struct kb_msg *sub = kb_msg_new_copy(type, m->timestamp + (ts - base), m->stream_id,
-                                                 p + off + 11, size);
-            if (!sub)
-                return -ENOMEM;
-            int err = kb__session_on_message(s, sub);
-            if (err)
-                return err;
-        }
-        off += 11 + size;
-        /* Each tag is followed by its back-pointer. */
-        off += n - off >= 4 ? 4 : n - off;
-    }
-    return 0;
-}
-
-int kb__session_on_message(struct kb_session *s, struct kb_msg *m)
-{
-    int err = 0;
-    switch (m->type) {
-    case KB_MSG_COMMAND_AMF0:
-    case KB_MSG_COMMAND_AMF3:
-        err = command(s, m);
-        break;
-    case KB_MSG_AUDIO:
-    case KB_MSG_VIDEO:
-    case KB_MSG_DATA_AMF0:
-        if (s->state == KB_SS_PUBLISHING && s->stream)
-            return kb_stream_push(s->stream, m); /* takes the reference */
-        break;
-    case KB_MSG_AGGREGATE:
-        if (s->state == KB_SS_PUBLISHING && s->stream)
-            err = on_aggregate(s, m);
-        break;
-    default:
-        break;
-    }
-    kb_msg_unref(m);
-    return err;
-}
-
-/* The player's side of its stream. */
-
-static void player_on_msg(struct kb_sink *k, struct kb_msg *m)
-{
-    struct kb_session *s = sink_session(k);
-    const struct kb_config *conf = s->srv->conf;
-    if (s->closing)
-        return;
-    int config = (m->flags & (KB_MSGF_SEQHDR | KB_MSGF_METADATA)) != 0;
-    if (!config) {
-        if (s->paused)
-            return;
-        if (s->waiting_key) {
-            if (!(m->flags & KB_MSGF_KEY)) {
-                if (s->waiting_key == WAIT_SKIP) {
-                    s->drops++;
-                    s->drop_bytes += m->len;
-                }
-                return;
-            }
-            s->waiting_key = WAIT_NONE;
-        }
-        /* Bound what a slow player pins. The cached GOP it is handed on
-         * start is pinned by the cache anyway, so it does not count. */
-        if (!s->catching_up && s->q_bytes + m->len > conf->player_queue) {
-            if (s->drops == 0)
-                kb_log(KB_LOG_INFO, k->stream->name, s->peer,
-                       "player too slow, skipping to the next keyframe (player_queue %llu "
-                       "bytes reached)",
-                       (unsigned long long)conf->player_queue);
-            s->drops++;
-            s->drop_bytes += m->len;
-            s->waiting_key = WAIT_SKIP;
-            return;
-        }
-    }
-    int err = -EBUSY;
-    if (s->msid == KB_PLAY_MSID && s->proto.out_chunk == conf->chunk_size) {
-        err = kb_msg_wire(m, (uint32_t)conf->chunk_size, KB_PLAY_MSID);
-        if (!err)
-            err = kb__session_enqueue(s, m);
-    }
-    if (err == -EBUSY) {
-        /* A player on another stream id needs its own chunk headers. */
-        err = kb__session_sync(s);
-        if (!err)
-            err = kb_proto_send(&s->proto, m->type == KB_MSG_VIDEO   ? KB_CSID_VIDEO
-                                           : m->type == KB_MSG_AUDIO ? KB_CSID_AUDIO
-                                                                     : KB_CSID_DATA,
-                                m->type, m->timestamp, s->msid, m->data, m->len);
-        if (!err)
-            err = kb__session_sync(s);
-    }
-    if (err)
-        kb__session_close(s, "out of memory queueing media");
-}
-
-static void player_on_publish(struct kb_sink *k, int resumed)
-{
-    (void)resumed;
-    struct kb_session *s = sink_session(k);
-    s->waiting_key = WAIT_START;
-    char desc[160];
-    snprintf(desc, sizeof(desc), "%s is now published.", k->stream->name);
-    if (kb_proto_send_status(&s->proto, s->msid, "status", "NetStream.Play.PublishNotify", desc) ||
-        kb__session_sync(s))
-        kb__session_close(s, "out of memory");
-}
-
-static void player_on_unpublish(struct kb_sink *k)
-{
-    struct kb_session *s = sink_session(k);
-    char desc[160];
-    snprintf(desc, sizeof(desc), "%s is now unpublished.", k->stream->name);
-    if (kb_proto_send_status(&s->proto, s->msid, "status", "NetStream.Play.UnpublishNotify",
-                             desc) ||
-        kb__session_sync(s))
-        kb__session_close(s, "out of memory");
-}
-
-const struct kb_sink_ops kb__player_sink_ops = {
-    .on_msg = player_on_msg,
-    .on_publish = player_on_publish,
-    .on_unpublish = player_on_unpublish,
-};

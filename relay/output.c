@@ -5,12 +5,11 @@
 #include <string.h>
 #include <sys/time.h>
 
+#include "conn.h"
 #include "log.h"
 #include "relay/rtmp/amf.h"
 #include "relay/rtmp/error.h"
-#include "relay/rtmp/handshake.h"
 #include "server.h"
-#include "session.h"
 #include "tls.h"
 
 #define OUT_CHUNK 4096 ///< chunk size we publish with (what ffmpeg and OBS use)
@@ -23,22 +22,23 @@
 enum {
     PH_NONE,
     PH_RESOLVE,
-    PH_TCP,
-    PH_TLS,
-    PH_HANDSHAKE,
-    PH_CONNECT, ///< connect sent
-    PH_CREATE,  ///< createStream sent
-    PH_PUBLISH, ///< publish sent
+    PH_TRANSPORT, ///< TCP, TLS, RTMP handshake: the connection's stage says which
+    PH_CONNECT,   ///< connect sent
+    PH_CREATE,    ///< createStream sent
+    PH_PUBLISH,   ///< publish sent
     PH_LIVE,
 };
 
-static const char *const phase_names[] = {
-    "idle", "resolving", "connecting", "in TLS handshake", "in RTMP handshake",
-    "waiting for connect", "waiting for createStream", "waiting for publish", "live",
-};
-
-/* Waiting for a keyframe: at the start, or after skipping (counted). */
-enum { WAIT_NONE, WAIT_START, WAIT_SKIP };
+static const char *phase_name(const struct kb_output *o)
+{
+    static const char *const names[] = {
+        "idle", "resolving", "connecting", "waiting for connect", "waiting for createStream",
+        "waiting for publish", "live",
+    };
+    if (o->phase == PH_TRANSPORT && o->c)
+        return kb_conn_stage_name(o->c->stage);
+    return names[o->phase];
+}
 
 int64_t kb_wall_ms(void)
 {
@@ -80,7 +80,7 @@ static void olog(struct kb_output *o, enum kb_log_level level, const char *fmt, 
 
 static void maybe_free(struct kb_output *o)
 {
-    if (!o->removing || o->handles > 0 || o->s)
+    if (!o->removing || o->handles > 0 || o->c)
         return;
     struct kb_server *srv = o->srv;
     for (struct kb_output **pp = &srv->outputs; *pp; pp = &(*pp)->next) {
@@ -105,6 +105,16 @@ static void on_timer_close(uv_handle_t *h)
 static void attempt(struct kb_output *o);
 static void on_timer(uv_timer_t *t);
 
+/* The output is the role of its client connection. */
+static void on_handshake_done(struct kb_conn *c);
+static int on_message(struct kb_conn *c, struct kb_msg *m);
+static void on_closed(struct kb_conn *c, const char *why);
+static const struct kb_conn_ops conn_ops = {
+    .on_handshake_done = on_handshake_done,
+    .on_message = on_message,
+    .on_closed = on_closed,
+};
+
 static void schedule_retry(struct kb_output *o)
 {
     const struct kb_config *c = o->srv->conf;
@@ -127,7 +137,7 @@ static void schedule_retry(struct kb_output *o)
     uv_timer_start(&o->timer, on_timer, d, 0);
 }
 
-/* Record why this attempt failed and end it; kb__output_closed (or, with
+/* Record why this attempt failed and end it; on_closed (or, with
  * no connection, this function) schedules the next one. */
 static void fail(struct kb_output *o, const char *why)
 {
@@ -135,9 +145,9 @@ static void fail(struct kb_output *o, const char *why)
     o->last_error_at = kb_wall_ms();
     olog(o, KB_LOG_WARN, "%s", why);
     uv_timer_stop(&o->timer);
-    if (o->s) {
+    if (o->c) {
         o->phase = PH_NONE; /* so closing does not try another address */
-        kb__session_close(o->s, why);
+        kb_conn_close(o->c, why);
     } else {
         schedule_retry(o);
     }
@@ -153,7 +163,7 @@ static void on_timer(uv_timer_t *t)
     }
     if (o->state == KB_OUT_CONNECTING) {
         char why[128];
-        snprintf(why, sizeof(why), "timed out %s after %.0f s", phase_names[o->phase],
+        snprintf(why, sizeof(why), "timed out %s after %.0f s", phase_name(o),
                  (double)o->srv->conf->push_timeout / 1000.0);
         fail(o, why);
         return;
@@ -185,10 +195,10 @@ static void try_next_address(struct kb_output *o)
         if (!o->conf->verify)
             olog(o, KB_LOG_WARN, "certificate verification is off (verify=off)");
     }
-    o->phase = PH_TCP;
+    o->phase = PH_TRANSPORT;
     int err = 0;
-    o->s = kb__session_connect(o->srv, o, ai->ai_addr, tls, &err);
-    if (!o->s) {
+    o->c = kb_conn_connect(&o->srv->net, ai->ai_addr, tls, &conn_ops, o, &err);
+    if (!o->c) {
         snprintf(o->last_error, sizeof(o->last_error), "connect failed: %s", uv_strerror(err));
         try_next_address(o);
     }
@@ -257,38 +267,16 @@ static void attempt(struct kb_output *o)
         start_lookup(o);
 }
 
-void kb__output_connected(struct kb_output *o, int status)
-{
-    (void)status;
-    o->phase = o->conf->tls ? PH_TLS : PH_HANDSHAKE;
-}
-
-void kb__output_ready(struct kb_output *o)
-{
-    struct kb_session *s = o->s;
-    o->phase = PH_HANDSHAKE;
-    s->hs = malloc(sizeof(*s->hs));
-    if (!s->hs) {
-        fail(o, "out of memory");
-        return;
-    }
-    kb_handshake_init(s->hs, KB_HS_CLIENT, (uint32_t)uv_now(o->srv->loop),
-                      ((uint64_t)rand() << 32) ^ (uint64_t)rand());
-    s->state = KB_SS_HANDSHAKE;
-    if (kb_handshake_start(s->hs, &s->proto.out) < 0 || kb__session_sync(s) < 0)
-        fail(o, "out of memory");
-}
-
 static int send_cmd(struct kb_output *o, struct kb_cmd_builder *b, uint32_t msid)
 {
-    return kb_proto_cmd_end(&o->s->proto, b, msid);
+    return kb_proto_cmd_end(&o->c->proto, b, msid);
 }
 
-void kb__output_handshake_done(struct kb_output *o)
+static void on_handshake_done(struct kb_conn *c)
 {
-    struct kb_session *s = o->s;
+    struct kb_output *o = c->ud;
     const struct kb_push_conf *p = o->conf;
-    int err = kb_proto_send_chunk_size(&s->proto, OUT_CHUNK);
+    int err = kb_proto_send_chunk_size(&c->proto, OUT_CHUNK);
     struct kb_cmd_builder b;
     kb_proto_cmd_begin(&b, "connect", o->txn = 1);
     kb_amf_w_object_begin(&b.w);
@@ -319,27 +307,16 @@ static int send_name_cmd(struct kb_output *o, const char *name, double txn)
 
 /* Catch up like a new player: metadata and sequence headers at time 0, then
  * the cached GOP (or wait for the next keyframe). */
-static void send_msg(struct kb_output *o, struct kb_msg *m);
-
 static void go_live(struct kb_output *o)
 {
-    struct kb_stream *st = o->stream;
     o->phase = PH_LIVE;
     uv_timer_stop(&o->timer);
     set_state(o, KB_OUT_LIVE);
     o->live_at = uv_now(o->srv->loop);
     o->have_base = 0;
-    o->waiting_key = WAIT_START;
+    kb_gate_start(&o->gate); /* drop counts go on across connections */
     olog(o, KB_LOG_INFO, "live");
-    if (st->metadata)
-        send_msg(o, st->metadata);
-    if (st->video_hdr)
-        send_msg(o, st->video_hdr);
-    if (st->audio_hdr)
-        send_msg(o, st->audio_hdr);
-    if (st->gop_valid)
-        for (uint32_t i = 0; i < st->gop_len && o->s; i++)
-            send_msg(o, st->gop[i]);
+    kb_stream_catch_up(o->stream, &o->sink);
 }
 
 static void on_status(struct kb_output *o, const struct kb_cmd *c)
@@ -362,8 +339,9 @@ static void on_status(struct kb_output *o, const struct kb_cmd *c)
     }
 }
 
-int kb__output_on_message(struct kb_output *o, struct kb_msg *m)
+static int on_message(struct kb_conn *conn, struct kb_msg *m)
 {
+    struct kb_output *o = conn->ud;
     int err = 0;
     if (m->type != KB_MSG_COMMAND_AMF0 && m->type != KB_MSG_COMMAND_AMF3) {
         kb_msg_unref(m);
@@ -418,12 +396,14 @@ int kb__output_on_message(struct kb_output *o, struct kb_msg *m)
     return err;
 }
 
-void kb__output_closed(struct kb_output *o, struct kb_session *s, const char *why)
+static void on_closed(struct kb_conn *c, const char *why)
 {
-    if (o->s != s)
+    struct kb_output *o = c->ud;
+    if (o->c != c)
         return;
     int phase = o->phase;
-    o->s = NULL;
+    enum kb_conn_stage stage = c->stage;
+    o->c = NULL;
     o->phase = PH_NONE;
     if (o->removing) {
         maybe_free(o);
@@ -431,7 +411,7 @@ void kb__output_closed(struct kb_output *o, struct kb_session *s, const char *wh
     }
     if (o->state != KB_OUT_CONNECTING && o->state != KB_OUT_LIVE)
         return; /* ended on purpose */
-    if (phase == PH_TCP && o->addr_next) {
+    if (phase == PH_TRANSPORT && stage == KB_CONN_TCP && o->addr_next) {
         snprintf(o->last_error, sizeof(o->last_error), "%s", why);
         try_next_address(o);
         return;
@@ -446,8 +426,10 @@ void kb__output_closed(struct kb_output *o, struct kb_session *s, const char *wh
                      phase == PH_PUBLISH ? "after our" : "right after accepting the", why);
         else if (phase == PH_LIVE)
             snprintf(msg, sizeof(msg), "connection lost while live: %s", why);
+        else if (phase == PH_TRANSPORT)
+            snprintf(msg, sizeof(msg), "%s while %s", why, kb_conn_stage_name(stage));
         else
-            snprintf(msg, sizeof(msg), "%s while %s", why, phase_names[phase]);
+            snprintf(msg, sizeof(msg), "%s while %s", why, phase_name(o));
         snprintf(o->last_error, sizeof(o->last_error), "%s", msg);
         o->last_error_at = kb_wall_ms();
         olog(o, KB_LOG_WARN, "%s", msg);
@@ -460,55 +442,53 @@ void kb__output_closed(struct kb_output *o, struct kb_session *s, const char *wh
     schedule_retry(o);
 }
 
+/* The stream keeps metadata in the players' form (plain onMetaData); a
+ * platform is a server, so it gets what a publisher sends:
+ * @setDataFrame("onMetaData", {...}). */
+static struct kb_msg *as_set_data_frame(const struct kb_msg *m)
+{
+    static const uint8_t set_data_frame[] = {0x02, 0x00, 0x0d, '@', 's', 'e', 't', 'D',
+                                             'a',  't',  'a',  'F', 'r', 'a', 'm', 'e'};
+    struct kb_msg *w = kb_msg_new(m->type, m->timestamp, m->stream_id,
+                                  m->len + (uint32_t)sizeof(set_data_frame));
+    if (!w)
+        return NULL;
+    memcpy(w->data, set_data_frame, sizeof(set_data_frame));
+    memcpy(w->data + sizeof(set_data_frame), m->data, m->len);
+    w->len = m->len + (uint32_t)sizeof(set_data_frame);
+    w->flags = m->flags;
+    return w;
+}
+
 static void send_msg(struct kb_output *o, struct kb_msg *m)
 {
-    if (!o->s)
+    if (!o->c)
         return;
-    int config = (m->flags & (KB_MSGF_SEQHDR | KB_MSGF_METADATA)) != 0;
-    uint32_t ts = 0;
-    if (!config) {
-        if (o->waiting_key) {
-            if (!(m->flags & KB_MSGF_KEY)) {
-                if (o->waiting_key == WAIT_SKIP)
-                    o->drops++;
-                return;
-            }
-            o->waiting_key = WAIT_NONE;
-        }
-        if (kb__session_queued(o->s) + m->len > o->srv->conf->push_queue) {
-            if (o->waiting_key != WAIT_SKIP)
-                olog(o, KB_LOG_WARN, "platform too slow, skipping to the next keyframe "
-                                     "(push_queue reached)");
-            o->drops++;
-            o->waiting_key = WAIT_SKIP;
-            return;
-        }
-        if (!o->have_base) {
-            o->have_base = 1;
-            o->ts_base = m->timestamp;
-        }
+    unsigned ev;
+    if (!kb_gate_admit(&o->gate, m, kb_conn_queued(o->c), o->srv->conf->push_queue, &ev)) {
+        if (ev & KB_GATE_EV_SKIP)
+            olog(o, KB_LOG_WARN, "platform too slow, skipping to the next keyframe "
+                                 "(push_queue reached)");
+        return;
     }
+    if (!o->have_base && !kb_msg_is_setup(m)) {
+        o->have_base = 1;
+        o->ts_base = m->timestamp;
+    }
+    /* Timestamps start at 0 for each connection; setup messages that come
+     * before the first frame go at 0 too. */
+    uint32_t ts = 0;
     if (o->have_base && (int32_t)(m->timestamp - o->ts_base) > 0)
         ts = m->timestamp - o->ts_base;
-    /* The stream keeps metadata in the players' form (plain onMetaData); a
-     * platform is a server, so it gets what a publisher sends:
-     * @setDataFrame("onMetaData", {...}). */
     struct kb_msg *wrapped = NULL;
     if ((m->flags & KB_MSGF_METADATA) && m->type == KB_MSG_DATA_AMF0) {
-        static const uint8_t set_data_frame[] = {0x02, 0x00, 0x0d, '@', 's', 'e', 't', 'D',
-                                                 'a',  't',  'a',  'F', 'r', 'a', 'm', 'e'};
-        wrapped = kb_msg_new(m->type, m->timestamp, m->stream_id,
-                             m->len + (uint32_t)sizeof(set_data_frame));
+        wrapped = as_set_data_frame(m);
         if (!wrapped) {
             fail(o, "out of memory");
             return;
         }
-        memcpy(wrapped->data, set_data_frame, sizeof(set_data_frame));
-        memcpy(wrapped->data + sizeof(set_data_frame), m->data, m->len);
-        wrapped->len = m->len + (uint32_t)sizeof(set_data_frame);
-        wrapped->flags = m->flags;
     }
-    int err = kb__session_send_media(o->s, wrapped ? wrapped : m, ts, o->msid);
+    int err = kb_conn_send_media(o->c, wrapped ? wrapped : m, ts, o->msid);
     kb_msg_unref(wrapped);
     if (err < 0) {
         fail(o, "out of memory");
@@ -555,7 +535,7 @@ static void sink_publish(struct kb_sink *k, int resumed)
     } else if (o->state == KB_OUT_LIVE) {
         /* The publisher came back: its first keyframe comes after its
          * sequence headers; the timeline (and our timestamps) continue. */
-        o->waiting_key = WAIT_START;
+        kb_gate_restart(&o->gate);
     }
     (void)resumed;
 }
@@ -569,11 +549,11 @@ static void finish(struct kb_output *o)
     uv_timer_stop(&o->timer);
     if (o->resolving)
         uv_cancel((uv_req_t *)&o->gai);
-    struct kb_session *s = o->s;
+    struct kb_conn *c = o->c;
     int live = o->state == KB_OUT_LIVE;
     set_state(o, KB_OUT_IDLE);
     o->phase = PH_NONE;
-    if (!s)
+    if (!c)
         return;
     int err = 0;
     if (live) {
@@ -586,19 +566,17 @@ static void finish(struct kb_output *o)
             err = send_cmd(o, &b, 0);
         }
         if (!err)
-            err = kb__session_sync(s);
+            err = kb_conn_sync(c);
         olog(o, KB_LOG_INFO, "broadcast ended: unpublished after %llu messages",
              (unsigned long long)o->msgs_sent);
     }
-    s->output = NULL;
-    o->s = NULL;
-    if (live && !err) {
-        snprintf(s->close_reason, sizeof(s->close_reason), "broadcast ended");
-        s->close_after_flush = 1;
-        s->last_in_ms = uv_now(o->srv->loop);
-    } else {
-        kb__session_close(s, "broadcast ended");
-    }
+    /* The goodbye outlives the output's interest in the connection. */
+    kb_conn_disown(c);
+    o->c = NULL;
+    if (live && !err)
+        kb_conn_close_after_flush(c, "broadcast ended", o->srv->conf->push_timeout);
+    else
+        kb_conn_close(c, "broadcast ended");
 }
 
 static void sink_end(struct kb_sink *k)
@@ -611,6 +589,8 @@ static const struct kb_sink_ops output_sink_ops = {
     .on_publish = sink_publish,
     .on_end = sink_end,
 };
+
+
 
 struct kb_output *kb_output_new(struct kb_server *srv, struct kb_stream *st,
                                 const struct kb_push_conf *conf)
@@ -627,7 +607,8 @@ struct kb_output *kb_output_new(struct kb_server *srv, struct kb_stream *st,
     o->stream = st;
     snprintf(o->stream_name, sizeof(o->stream_name), "%s", st->name);
     o->since = kb_wall_ms();
-    o->sink.ops = &output_sink_ops;
+    o->sink = (struct kb_sink){.ops = &output_sink_ops, .kind = KB_SINK_PUSH};
+    kb_gate_init(&o->gate, 1);
     uv_timer_init(srv->loop, &o->timer);
     o->timer.data = o;
     o->handles = 1;
@@ -668,10 +649,10 @@ void kb_outputs_sweep(struct kb_server *srv, uint64_t now)
             o->bitrate = (o->bytes_sent - o->rate_bytes) * 8000 / (now - o->rate_at);
         o->rate_at = now;
         o->rate_bytes = o->bytes_sent;
-        struct kb_session *s = o->s;
-        if (!s || s->closing)
+        struct kb_conn *c = o->c;
+        if (!c || c->closing)
             continue;
-        if (kb__session_queued(s) > 0 && now - s->last_progress_ms > srv->conf->push_timeout)
+        if (kb_conn_queued(c) > 0 && now - c->last_progress_ms > srv->conf->push_timeout)
             fail(o, "platform stopped taking data");
     }
 }

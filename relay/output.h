@@ -16,10 +16,11 @@
 #include <uv.h>
 
 #include "config/push.h"
+#include "relay/rtmp/gate.h"
 #include "relay/stream.h"
 
 struct kb_server;
-struct kb_session;
+struct kb_conn;
 
 enum kb_output_state {
     KB_OUT_IDLE,       ///< no broadcast
@@ -37,7 +38,7 @@ struct kb_output {
     struct kb_push_conf *conf;     ///< own copy (configs come and go on reload)
     enum kb_output_state state;
     int64_t since;                 ///< UTC ms the state began
-    struct kb_session *s;          ///< the connection, or NULL
+    struct kb_conn *c;             ///< the connection, or NULL
     uv_timer_t timer;              ///< retry delay and attempt timeout
     uv_getaddrinfo_t gai;
     int resolving;
@@ -52,7 +53,7 @@ struct kb_output {
     double txn;                    ///< last transaction id used
 
     /* Media. */
-    int waiting_key;
+    struct kb_gate gate;           ///< what the platform's queue (push_queue) admits
     int have_base;
     uint32_t ts_base;              ///< stream time of this connection's timestamp 0
     uint32_t attempt;              ///< consecutive failures
@@ -60,7 +61,7 @@ struct kb_output {
     uint64_t delay_ms;             ///< current backoff
 
     /* Status for the API and logs. */
-    uint64_t bytes_sent, msgs_sent, drops, reconnects;
+    uint64_t bytes_sent, msgs_sent, reconnects; ///< drops: gate.drops
     uint64_t bitrate;              ///< bits per second over the last sweep interval
     uint64_t rate_bytes;           ///< bytes_sent at the last sample
     uint64_t rate_at;              ///< loop time of the last sample
@@ -86,12 +87,5 @@ void kb_outputs_stop(struct kb_server *srv);
 const char *kb_output_state_name(enum kb_output_state s);
 /* UTC milliseconds (state times). */
 int64_t kb_wall_ms(void);
-
-/* From the connection (session.c). */
-void kb__output_connected(struct kb_output *o, int status);
-void kb__output_ready(struct kb_output *o);   ///< TLS (if any) done: start RTMP
-void kb__output_handshake_done(struct kb_output *o);
-int kb__output_on_message(struct kb_output *o, struct kb_msg *m);
-void kb__output_closed(struct kb_output *o, struct kb_session *s, const char *why);
 
 #endif

@@ -132,6 +132,8 @@ void kb_server_reload(struct kb_server *srv)
         kb_log(KB_LOG_WARN, NULL, NULL, "recorder settings changed: restart kebun to apply");
     kb_config_free(srv->conf);
     srv->conf = next;
+    srv->net.conf = next;
+    srv->net.flush.interval = next->flush_interval;
     if (srv->recorder)
         kb_record_sync(srv);
     kb_log(KB_LOG_INFO, NULL, NULL,

@@ -20,90 +20,25 @@ static void on_connection(uv_stream_t *listener, int status)
     kb__session_accept(srv, listener);
 }
 
-/* Runs right before the loop blocks and right after it wakes: whatever
- * the reads, timers and write callbacks of this iteration queued goes out
- * in one write per session. */
-/* A session may sit on both lists; each list has its own link and flag,
- * and flushing twice is harmless (the second finds less or nothing). */
-static void flush_list(struct kb_server *srv, int l)
-{
-    while (srv->flush[l]) {
-        struct kb_session *list = srv->flush[l];
-        srv->flush[l] = NULL;
-        while (list) {
-            struct kb_session *s = list;
-            list = s->flush_next[l];
-            s->flush_next[l] = NULL;
-            s->dirty[l] = 0;
-            kb__session_flush(s);
-        }
-    }
-}
-
-static void flush_dirty(struct kb_server *srv)
-{
-    flush_list(srv, KB_FLUSH_NOW);
-}
-
-/* Media that did not leave with a video frame (audio between frames, an
- * audio-only stream) leaves once it has waited flush_interval. The timer
- * ticks a few times per interval while anything waits, so nothing waits
- * much longer than that; a session whose media is younger stays listed for
- * a later tick, and is usually carried off by the next video frame first. */
-#define TICKS_PER_INTERVAL 4
-
-static void on_flush_tick(uv_timer_t *t)
+/* The hub asks to be called back when a grace period ends. */
+static void on_grace_timer(uv_timer_t *t)
 {
     struct kb_server *srv = t->data;
-    if (!srv->flush[KB_FLUSH_TICK]) {
-        uv_timer_stop(t); /* idle servers do not tick */
-        return;
-    }
     uint64_t now = uv_now(srv->loop);
-    uint64_t wait = srv->conf->flush_interval;
-    struct kb_session *list = srv->flush[KB_FLUSH_TICK], *keep = NULL;
-    srv->flush[KB_FLUSH_TICK] = NULL;
-    while (list) {
-        struct kb_session *s = list;
-        list = s->flush_next[KB_FLUSH_TICK];
-        int waiting = s->tick_armed && !s->closing;
-        if (waiting && now - s->tick_since + 1 < wait) {
-            s->flush_next[KB_FLUSH_TICK] = keep;
-            keep = s;
-            continue;
-        }
-        s->flush_next[KB_FLUSH_TICK] = NULL;
-        s->dirty[KB_FLUSH_TICK] = 0;
-        /* A video frame took it all since: nothing to write. */
-        if (waiting)
-            kb__session_flush(s);
-    }
-    /* Sessions that queued media during the flushes joined the list head. */
-    while (keep) {
-        struct kb_session *s = keep;
-        keep = s->flush_next[KB_FLUSH_TICK];
-        s->flush_next[KB_FLUSH_TICK] = srv->flush[KB_FLUSH_TICK];
-        srv->flush[KB_FLUSH_TICK] = s;
-    }
+    uint64_t next = kb_hub_expire(&srv->hub, now);
+    if (next)
+        uv_timer_start(t, on_grace_timer, next - now, 0);
 }
 
-void kb__server_flush_tick(struct kb_server *srv)
+static void arm_grace(void *ud, uint64_t at)
 {
-    uint64_t period = srv->conf->flush_interval / TICKS_PER_INTERVAL;
-    if (period == 0)
-        period = 1;
-    if (!uv_is_active((uv_handle_t *)&srv->flush_timer) && !srv->stopping)
-        uv_timer_start(&srv->flush_timer, on_flush_tick, period, period);
-}
-
-static void on_check(uv_check_t *h)
-{
-    flush_dirty(h->data);
-}
-
-static void on_prepare(uv_prepare_t *h)
-{
-    flush_dirty(h->data);
+    struct kb_server *srv = ud;
+    uint64_t now = uv_now(srv->loop);
+    uint64_t due = uv_timer_get_due_in(&srv->grace_timer);
+    /* The timer keeps the earliest deadline; a later one is found by
+     * kb_hub_expire when the earlier fires. */
+    if (!uv_is_active((uv_handle_t *)&srv->grace_timer) || at - now < due)
+        uv_timer_start(&srv->grace_timer, on_grace_timer, at > now ? at - now : 0, 0);
 }
 
 static void on_sweep(uv_timer_t *t)
@@ -114,6 +49,7 @@ static void on_sweep(uv_timer_t *t)
         next = s->next;
         kb__session_sweep(s, now);
     }
+    kb_net_sweep(&srv->net, now);
     kb_outputs_sweep(srv, now);
 }
 
@@ -165,18 +101,14 @@ int kb_server_start(struct kb_server *srv, uv_loop_t *loop, struct kb_config *co
     memset(srv, 0, sizeof(*srv));
     srv->loop = loop;
     srv->conf = conf;
-    int r = kb_hub_init(&srv->hub, loop, conf);
+    int r = kb_hub_init(&srv->hub, conf, arm_grace, srv);
     if (r < 0)
         return r;
-
-    uv_check_init(loop, &srv->flush_check);
-    srv->flush_check.data = srv;
-    uv_check_start(&srv->flush_check, on_check);
-    uv_prepare_init(loop, &srv->flush_prepare);
-    srv->flush_prepare.data = srv;
-    uv_prepare_start(&srv->flush_prepare, on_prepare);
-    uv_timer_init(loop, &srv->flush_timer);
-    srv->flush_timer.data = srv;
+    r = kb_net_init(&srv->net, loop, conf);
+    if (r < 0)
+        return r;
+    uv_timer_init(loop, &srv->grace_timer);
+    srv->grace_timer.data = srv;
     uv_timer_init(loop, &srv->sweep);
     srv->sweep.data = srv;
     uv_timer_start(&srv->sweep, on_sweep, 1000, 1000);
@@ -226,23 +158,16 @@ void kb_server_stop(struct kb_server *srv)
         return;
     srv->stopping = 1;
     srv->hub.closing = 1;
-    /* Platforms get FCUnpublish/deleteStream, sent now if the socket takes
-     * them, before every connection closes. */
+    /* Platforms get FCUnpublish/deleteStream, sent (by kb_net_close) now
+     * if the socket takes them, before every connection closes. */
     kb_outputs_stop(srv);
-    flush_dirty(srv);
-    flush_list(srv, KB_FLUSH_TICK);
     for (int i = 0; i < srv->n_listeners; i++)
         uv_close((uv_handle_t *)&srv->listeners[i], NULL);
-    for (struct kb_session *s = srv->sessions, *next; s; s = next) {
-        next = s->next;
-        kb__session_close(s, "server shutting down");
-    }
+    kb_net_close(&srv->net);
     kb_hub_close(&srv->hub);
     kb_record_stop(srv);
-    uv_close((uv_handle_t *)&srv->flush_check, NULL);
-    uv_close((uv_handle_t *)&srv->flush_prepare, NULL);
+    uv_close((uv_handle_t *)&srv->grace_timer, NULL);
     uv_close((uv_handle_t *)&srv->sweep, NULL);
-    uv_close((uv_handle_t *)&srv->flush_timer, NULL);
     uv_close((uv_handle_t *)&srv->sig_int, NULL);
     uv_close((uv_handle_t *)&srv->sig_term, NULL);
     uv_close((uv_handle_t *)&srv->sig_hup, NULL);
@@ -254,12 +179,10 @@ static const char *const bcast_names[] = {"idle", "live", "grace"};
 void kb_server_log_status(struct kb_server *srv)
 {
     kb_log(KB_LOG_INFO, NULL, NULL, "status: %llu connections",
-           (unsigned long long)srv->n_sessions);
+           (unsigned long long)srv->net.n_conns);
     for (struct kb_stream *st = srv->hub.streams; st; st = st->next) {
-        int players = 0;
-        for (struct kb_session *s = srv->sessions; s; s = s->next)
-            players += s->stream == st && s->state == KB_SS_PLAYING;
-        kb_log(KB_LOG_INFO, st->name, st->publisher ? st->publisher->peer : NULL,
+        int players = st->n_sinks[KB_SINK_PLAYER];
+        kb_log(KB_LOG_INFO, st->name, st->publisher ? st->publisher->conn.peer : NULL,
                "status: %s, %d player(s), %llu messages in this session", bcast_names[st->bcast],
                players, (unsigned long long)st->msgs_in);
         struct kb_rec_status rs;
@@ -289,7 +212,7 @@ void kb_server_log_status(struct kb_server *srv)
                o->conf->name, kb_output_state_name(o->state),
                (double)(kb_wall_ms() - o->since) / 1000.0, (unsigned long long)o->bytes_sent,
                (unsigned long long)o->msgs_sent, (unsigned long long)o->bitrate,
-               (unsigned long long)o->drops, (unsigned long long)o->reconnects, when,
+               (unsigned long long)o->gate.drops, (unsigned long long)o->reconnects, when,
                o->last_error[0] ? o->last_error : "none");
     }
 }

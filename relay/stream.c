@@ -1,5 +1,6 @@
 #include "stream.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,12 +9,9 @@
 #include "relay/rtmp/amf.h"
 #include "relay/rtmp/flv.h"
 
-static void end_broadcast(struct kb_stream *st);
-
-static void on_grace_end(uv_timer_t *t)
-{
-    end_broadcast(t->data);
-}
+/* Every message of a shared stream goes out on this message stream id (a
+ * player's play stream; see player.c). */
+#define PLAY_MSID 1
 
 int kb_stream_apply(struct kb_stream *st, const struct kb_config *conf,
                     const struct kb_stream_conf *sc)
@@ -46,8 +44,6 @@ struct kb_stream *kb_hub_add(struct kb_hub *hub, const struct kb_config *conf,
         return NULL;
     }
     st->hub = hub;
-    uv_timer_init(hub->loop, &st->grace_timer);
-    st->grace_timer.data = st;
     struct kb_stream **tail = &hub->streams;
     while (*tail)
         tail = &(*tail)->next;
@@ -55,28 +51,13 @@ struct kb_stream *kb_hub_add(struct kb_hub *hub, const struct kb_config *conf,
     return st;
 }
 
-static void stream_free(struct kb_stream *st);
-
-static void on_stream_closed(uv_handle_t *h)
-{
-    stream_free(h->data);
-}
-
-void kb_hub_remove(struct kb_hub *hub, struct kb_stream *st)
-{
-    for (struct kb_stream **pp = &hub->streams; *pp; pp = &(*pp)->next) {
-        if (*pp == st) {
-            *pp = st->next;
-            break;
-        }
-    }
-    uv_close((uv_handle_t *)&st->grace_timer, on_stream_closed);
-}
-
-int kb_hub_init(struct kb_hub *hub, uv_loop_t *loop, const struct kb_config *conf)
+int kb_hub_init(struct kb_hub *hub, const struct kb_config *conf,
+                void (*arm)(void *ud, uint64_t at), void *arm_ud)
 {
     memset(hub, 0, sizeof(*hub));
-    hub->loop = loop;
+    hub->chunk_size = (uint32_t)conf->chunk_size;
+    hub->arm = arm;
+    hub->arm_ud = arm_ud;
     for (const struct kb_stream_conf *sc = conf->streams; sc; sc = sc->next)
         if (!kb_hub_add(hub, conf, sc))
             return -ENOMEM;
@@ -95,24 +76,16 @@ static void gop_clear(struct kb_stream *st)
 static void caches_clear(struct kb_stream *st)
 {
     gop_clear(st);
-    kb_msg_unref(st->metadata);
-    kb_msg_unref(st->video_hdr);
-    kb_msg_unref(st->audio_hdr);
-    st->metadata = st->video_hdr = st->audio_hdr = NULL;
-}
-
-void kb_hub_close(struct kb_hub *hub)
-{
-    hub->closing = 1;
-    for (struct kb_stream *st = hub->streams; st; st = st->next) {
-        if (st->bcast != KB_BC_IDLE)
-            end_broadcast(st);
-        uv_close((uv_handle_t *)&st->grace_timer, NULL);
+    struct kb_msg **slots[] = {&st->metadata, &st->video_hdr, &st->audio_hdr, &st->audio_layout};
+    for (size_t i = 0; i < sizeof(slots) / sizeof(slots[0]); i++) {
+        kb_msg_unref(*slots[i]);
+        *slots[i] = NULL;
     }
 }
 
 static void stream_free(struct kb_stream *st)
 {
+    assert(st->fanning == 0);
     while (st->sinks)
         kb_stream_detach(st->sinks);
     caches_clear(st);
@@ -124,15 +97,25 @@ static void stream_free(struct kb_stream *st)
     free(st);
 }
 
+void kb_hub_remove(struct kb_hub *hub, struct kb_stream *st)
+{
+    assert(st->bcast == KB_BC_IDLE && !st->publisher);
+    for (struct kb_stream **pp = &hub->streams; *pp; pp = &(*pp)->next) {
+        if (*pp == st) {
+            *pp = st->next;
+            break;
+        }
+    }
+    stream_free(st);
+}
+
 void kb_hub_free(struct kb_hub *hub)
 {
-    struct kb_stream *st = hub->streams;
-    while (st) {
-        struct kb_stream *next = st->next;
+    while (hub->streams) {
+        struct kb_stream *st = hub->streams;
+        hub->streams = st->next;
         stream_free(st);
-        st = next;
     }
-    hub->streams = NULL;
 }
 
 struct kb_stream *kb_hub_find_name(struct kb_hub *hub, const char *name)
@@ -151,22 +134,24 @@ struct kb_stream *kb_hub_find_key(struct kb_hub *hub, const char *key)
     return NULL;
 }
 
+/* ---- sinks ----------------------------------------------------------- */
+
 void kb_stream_attach(struct kb_stream *st, struct kb_sink *sink)
 {
+    assert(!sink->stream && sink->kind < KB_SINK_KINDS);
     sink->stream = st;
+    sink->gone = 0;
     sink->prev = NULL;
     sink->next = st->sinks;
     if (st->sinks)
         st->sinks->prev = sink;
     st->sinks = sink;
-    st->n_sinks++;
+    st->n_sinks[sink->kind]++;
+    st->n_wire += sink->wire != 0;
 }
 
-void kb_stream_detach(struct kb_sink *sink)
+static void unlink_sink(struct kb_stream *st, struct kb_sink *sink)
 {
-    struct kb_stream *st = sink->stream;
-    if (!st)
-        return;
     if (sink->prev)
         sink->prev->next = sink->next;
     else
@@ -174,60 +159,146 @@ void kb_stream_detach(struct kb_sink *sink)
     if (sink->next)
         sink->next->prev = sink->prev;
     sink->prev = sink->next = NULL;
-    sink->stream = NULL;
-    st->n_sinks--;
 }
 
-static void notify(struct kb_stream *st, int event, int resumed)
+void kb_stream_detach(struct kb_sink *sink)
 {
+    struct kb_stream *st = sink->stream;
+    if (!st)
+        return;
+    sink->stream = NULL;
+    st->n_sinks[sink->kind]--;
+    st->n_wire -= sink->wire != 0;
+    assert(st->n_sinks[sink->kind] >= 0 && st->n_wire >= 0);
+    /* A sink may close another sink's connection while the stream hands
+     * out a message (a publisher cut off by a player's fault, say): the
+     * list the fan-out walks must not change under it, so the sink is only
+     * marked and unlinked once the fan-out is over. */
+    if (st->fanning) {
+        sink->gone = 1;
+        st->sinks_gone = 1;
+        return;
+    }
+    unlink_sink(st, sink);
+}
+
+static void fanout_begin(struct kb_stream *st)
+{
+    st->fanning++;
+}
+
+static void fanout_end(struct kb_stream *st)
+{
+    assert(st->fanning > 0);
+    if (--st->fanning || !st->sinks_gone)
+        return;
+    st->sinks_gone = 0;
     for (struct kb_sink *k = st->sinks, *next; k; k = next) {
         next = k->next;
-        if (event == 0 && k->ops->on_publish)
-            k->ops->on_publish(k, resumed);
-        else if (event == 1 && k->ops->on_unpublish)
-            k->ops->on_unpublish(k);
-        else if (event == 2 && k->ops->on_end)
-            k->ops->on_end(k);
+        if (k->gone) {
+            k->gone = 0;
+            unlink_sink(st, k);
+        }
     }
 }
 
-void kb_stream_publish(struct kb_stream *st, struct kb_session *s, uint64_t now_ms)
+/* What a sink hears about the broadcast. */
+enum sink_event { EV_PUBLISH, EV_UNPUBLISH, EV_END };
+
+static void tell_sinks(struct kb_stream *st, enum sink_event ev, int resumed)
 {
+    fanout_begin(st);
+    for (struct kb_sink *k = st->sinks; k; k = k->next) {
+        if (k->gone)
+            continue;
+        const struct kb_sink_ops *ops = k->ops;
+        if (ev == EV_PUBLISH && ops->on_publish)
+            ops->on_publish(k, resumed);
+        else if (ev == EV_UNPUBLISH && ops->on_unpublish)
+            ops->on_unpublish(k);
+        else if (ev == EV_END && ops->on_end)
+            ops->on_end(k);
+    }
+    fanout_end(st);
+}
+
+/* Hand one message to one sink, with the players' chunked form built when
+ * the sink wants it (cached messages may predate every such sink). */
+static void deliver(struct kb_stream *st, struct kb_sink *k, struct kb_msg *m)
+{
+    if (k->wire && !m->wire && kb_msg_wire(m, st->hub->chunk_size, PLAY_MSID) < 0)
+        return; /* out of memory: the sink sees a gap and resumes at a keyframe */
+    k->ops->on_msg(k, m);
+}
+
+/* ---- broadcasts -------------------------------------------------------- */
+
+void kb_stream_publish(struct kb_stream *st, struct kb_session *publisher, uint64_t now_ms)
+{
+    assert(!st->publisher);
     /* A takeover (LIVE) or a return within the grace period (GRACE)
      * continues the broadcast. */
     int resumed = st->bcast != KB_BC_IDLE;
-    uv_timer_stop(&st->grace_timer);
     if (!resumed)
         st->bcast_start_ms = now_ms;
     st->bcast = KB_BC_LIVE;
-    st->publisher = s;
+    st->grace_until = 0;
+    st->publisher = publisher;
     caches_clear(st);
     st->has_video = 0;
     st->ts_started = 0;
     st->msgs_in = st->bytes_in = 0;
     st->publish_start_ms = now_ms;
-    notify(st, 0, resumed);
+    tell_sinks(st, EV_PUBLISH, resumed);
 }
 
 static void end_broadcast(struct kb_stream *st)
 {
-    uv_timer_stop(&st->grace_timer);
     st->bcast = KB_BC_IDLE;
-    notify(st, 2, 0);
+    st->grace_until = 0;
+    tell_sinks(st, EV_END, 0);
 }
 
-void kb_stream_unpublish(struct kb_stream *st)
+void kb_stream_unpublish(struct kb_stream *st, uint64_t now_ms)
 {
+    assert(st->bcast == KB_BC_LIVE);
     st->publisher = NULL;
     caches_clear(st);
     st->ts_started = 0;
     st->bcast = KB_BC_GRACE;
-    notify(st, 1, 0);
-    if (st->grace_ms == 0 || st->hub->closing)
+    tell_sinks(st, EV_UNPUBLISH, 0);
+    if (st->grace_ms == 0 || st->hub->closing) {
         end_broadcast(st);
-    else
-        uv_timer_start(&st->grace_timer, on_grace_end, st->grace_ms, 0);
+        return;
+    }
+    st->grace_until = now_ms + st->grace_ms;
+    if (st->hub->arm)
+        st->hub->arm(st->hub->arm_ud, st->grace_until);
 }
+
+uint64_t kb_hub_expire(struct kb_hub *hub, uint64_t now)
+{
+    uint64_t next = 0;
+    for (struct kb_stream *st = hub->streams; st; st = st->next) {
+        if (st->bcast != KB_BC_GRACE)
+            continue;
+        if (now >= st->grace_until)
+            end_broadcast(st);
+        else if (!next || st->grace_until < next)
+            next = st->grace_until;
+    }
+    return next;
+}
+
+void kb_hub_close(struct kb_hub *hub)
+{
+    hub->closing = 1;
+    for (struct kb_stream *st = hub->streams; st; st = st->next)
+        if (st->bcast != KB_BC_IDLE)
+            end_broadcast(st);
+}
+
+/* ---- messages -------------------------------------------------------- */
 
 /* Map a publisher timestamp onto the stream's timeline. The first message
  * of each publish session lands just after the last one handed out, so a
@@ -264,11 +335,12 @@ static struct kb_msg *strip_set_data_frame(struct kb_msg *m)
     if (!n)
         return m;
     n->flags = m->flags;
+    n->codec = m->codec;
     kb_msg_unref(m);
     return n;
 }
 
-static void gop_add(struct kb_stream *st, struct kb_msg *m, uint64_t max_bytes)
+static void gop_add(struct kb_stream *st, struct kb_msg *m)
 {
     if (m->flags & KB_MSGF_KEY) {
         gop_clear(st);
@@ -276,7 +348,7 @@ static void gop_add(struct kb_stream *st, struct kb_msg *m, uint64_t max_bytes)
     }
     if (!st->gop_valid)
         return;
-    if (st->gop_len >= KB_GOP_MAX_MSGS || st->gop_bytes + m->len > max_bytes) {
+    if (st->gop_len >= KB_GOP_MAX_MSGS || st->gop_bytes + m->len > st->gop_cache_max) {
         /* Too long to keep: new players will wait for the next keyframe. */
         gop_clear(st);
         return;
@@ -301,6 +373,18 @@ static void keep(struct kb_msg **slot, struct kb_msg *m)
     *slot = kb_msg_ref(m);
 }
 
+/* The cache slot a setup message replaces, or NULL. */
+static struct kb_msg **setup_slot(struct kb_stream *st, const struct kb_msg *m)
+{
+    if (m->flags & KB_MSGF_METADATA)
+        return &st->metadata;
+    if (m->flags & KB_MSGF_LAYOUT)
+        return &st->audio_layout;
+    if (m->flags & KB_MSGF_SEQHDR)
+        return m->flags & KB_MSGF_VIDEO ? &st->video_hdr : &st->audio_hdr;
+    return NULL;
+}
+
 int kb_stream_push(struct kb_stream *st, struct kb_msg *m)
 {
     kb_flv_classify(m);
@@ -309,38 +393,43 @@ int kb_stream_push(struct kb_stream *st, struct kb_msg *m)
     if (m->flags & KB_MSGF_VIDEO)
         st->has_video = 1;
     /* Without video every audio frame is a place to start. */
-    if (!st->has_video && (m->flags & KB_MSGF_AUDIO) && !(m->flags & KB_MSGF_SEQHDR))
+    if (!st->has_video && (m->flags & KB_MSGF_AUDIO) && !kb_msg_is_setup(m))
         m->flags |= KB_MSGF_KEY;
     m->timestamp = rebase(st, m->timestamp);
     st->msgs_in++;
     st->bytes_in += m->len;
-
-    if (m->flags & KB_MSGF_METADATA)
-        keep(&st->metadata, m);
-    else if (m->flags & KB_MSGF_SEQHDR)
-        keep(m->flags & KB_MSGF_VIDEO ? &st->video_hdr : &st->audio_hdr, m);
-    else if (st->gop_cache && (m->flags & (KB_MSGF_AUDIO | KB_MSGF_VIDEO)))
-        gop_add(st, m, st->gop_cache_max);
-
-    for (struct kb_sink *k = st->sinks, *next; k; k = next) {
-        next = k->next;
-        k->ops->on_msg(k, m);
+    /* Built once here, every player sends the very same bytes. */
+    if (st->n_wire && kb_msg_wire(m, st->hub->chunk_size, PLAY_MSID) < 0) {
+        kb_msg_unref(m);
+        return -ENOMEM;
     }
+
+    struct kb_msg **slot = setup_slot(st, m);
+    if (slot)
+        keep(slot, m);
+    else if (st->gop_cache && (m->flags & (KB_MSGF_AUDIO | KB_MSGF_VIDEO)))
+        gop_add(st, m);
+
+    fanout_begin(st);
+    for (struct kb_sink *k = st->sinks; k; k = k->next)
+        if (!k->gone)
+            deliver(st, k, m);
+    fanout_end(st);
     kb_msg_unref(m);
     return 0;
 }
 
 int kb_stream_catch_up(struct kb_stream *st, struct kb_sink *sink)
 {
-    if (st->metadata)
-        sink->ops->on_msg(sink, st->metadata);
-    if (st->video_hdr)
-        sink->ops->on_msg(sink, st->video_hdr);
-    if (st->audio_hdr)
-        sink->ops->on_msg(sink, st->audio_hdr);
-    if (!st->gop_cache || !st->gop_valid || st->gop_len == 0)
-        return 0;
-    for (uint32_t i = 0; i < st->gop_len && sink->stream == st; i++)
-        sink->ops->on_msg(sink, st->gop[i]);
-    return 1;
+    struct kb_msg *setup[] = {st->metadata, st->video_hdr, st->audio_hdr, st->audio_layout};
+    fanout_begin(st);
+    /* The sink may detach itself on the way (its connection failed). */
+    for (size_t i = 0; i < sizeof(setup) / sizeof(setup[0]) && sink->stream == st; i++)
+        if (setup[i])
+            deliver(st, sink, setup[i]);
+    int got_key = st->gop_cache && st->gop_valid && st->gop_len > 0;
+    for (uint32_t i = 0; got_key && i < st->gop_len && sink->stream == st; i++)
+        deliver(st, sink, st->gop[i]);
+    fanout_end(st);
+    return got_key;
 }

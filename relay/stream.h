@@ -3,10 +3,11 @@
  * A stream is a configured public name with a secret key. It has at most one
  * publisher; it keeps what a late joiner needs first (onMetaData, the video
  * and audio sequence headers, and the GOP since the last keyframe) and a
- * list of sinks (players now; push outputs and the recorder later) that it
+ * list of sinks (players, push outputs, the recorder, HTTP viewers) that it
  * hands every message to. A message is stamped once with the stream's
- * timeline timestamp and classification, then shared read-only: fan-out
- * copies pointers, never payloads.
+ * timeline timestamp and classification, and its chunked form is built once
+ * for every RTMP sink, then it is shared read-only: fan-out copies
+ * pointers, never payloads.
  *
  * Timestamps are rebased per publish session so that the timeline the sinks
  * see is monotonic across publisher reconnects and takeovers.
@@ -16,6 +17,11 @@
  * the same broadcast, so push outputs stay connected and the recording
  * stays one recording. Sinks see on_publish (resumed or new), on_unpublish
  * when the publisher leaves, and on_end when the broadcast is over.
+ *
+ * The hub has no clock and no sockets: times come in as arguments, and the
+ * grace deadline goes out through a callback that asks the owner to call
+ * kb_hub_expire() at a given time (the relay arms a uv timer; the unit
+ * tests call it directly).
  */
 #ifndef KB_STREAM_H
 #define KB_STREAM_H
@@ -23,18 +29,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <uv.h>
-
 #include "relay/rtmp/msg.h"
 
 struct kb_stream;
 struct kb_session;
+struct kb_config;
+struct kb_stream_conf;
 
 /* Something that receives a stream's messages. */
 struct kb_sink;
 struct kb_sink_ops {
-    /* A shared message; take a reference to keep it. May not detach other
-     * sinks (it may detach itself). */
+    /* A shared message; take a reference to keep it. It may detach any
+     * sink, itself included (detaching waits for the fan-out to end). */
     void (*on_msg)(struct kb_sink *sink, struct kb_msg *msg);
     /* A publisher started; resumed = it continues the current broadcast
      * (returned within the grace period, or took over). */
@@ -45,10 +51,20 @@ struct kb_sink_ops {
     void (*on_end)(struct kb_sink *sink);
 };
 
+enum kb_sink_kind {
+    KB_SINK_PLAYER,   ///< an RTMP player
+    KB_SINK_PUSH,     ///< a push destination
+    KB_SINK_RECORDER, ///< the recording
+    KB_SINK_KINDS,
+};
+
 struct kb_sink {
     const struct kb_sink_ops *ops;
     struct kb_stream *stream; ///< attached to, or NULL
     struct kb_sink *prev, *next;
+    uint8_t kind;             ///< enum kb_sink_kind, for counts
+    uint8_t wire;             ///< gets each message with its players' chunked form built
+    uint8_t gone;             ///< detached during a fan-out; unlinked when it ends
 };
 
 #define KB_GOP_MAX_MSGS 4096 ///< messages in one cached GOP (with its audio)
@@ -67,17 +83,21 @@ struct kb_stream {
     char *key;                    ///< secret key (config); never logged
     int gop_cache;                ///< cache the GOP for instant start
     uint64_t gop_cache_max;       ///< bytes a cached GOP may hold
-    struct kb_session *publisher; ///< current publisher or NULL
+    struct kb_session *publisher; ///< current publisher or NULL (never looked into here)
     enum kb_broadcast bcast;
     uint64_t grace_ms;            ///< how long GRACE lasts
-    uv_timer_t grace_timer;       ///< ends the broadcast after grace_ms
+    uint64_t grace_until;         ///< loop time GRACE ends (while in GRACE)
     uint64_t bcast_start_ms;      ///< loop time the broadcast began
     struct kb_sink *sinks;        ///< attached sinks
-    int n_sinks;
+    int n_sinks[KB_SINK_KINDS];   ///< attached sinks by kind
+    int n_wire;                   ///< attached sinks that want the chunked form
+    int fanning;                  ///< inside a fan-out: detaching only marks sinks gone
+    int sinks_gone;               ///< a fan-out left gone sinks to unlink
 
     struct kb_msg *metadata;      ///< last onMetaData (already stripped of @setDataFrame)
     struct kb_msg *video_hdr;     ///< last video sequence header
     struct kb_msg *audio_hdr;     ///< last audio sequence header
+    struct kb_msg *audio_layout;  ///< last E-RTMP audio MultichannelConfig
     struct kb_msg **gop;          ///< messages since the last keyframe, keyframe first
     uint32_t gop_len, gop_cap;
     uint64_t gop_bytes;
@@ -97,47 +117,50 @@ struct kb_stream {
 };
 
 struct kb_hub {
-    uv_loop_t *loop;
     struct kb_stream *streams;
-    int closing; ///< shutting down: broadcasts end without grace
+    uint32_t chunk_size;          ///< chunk size of the players' shared wire form
+    int closing;                  ///< shutting down: broadcasts end without grace
+    /* Asks the owner to call kb_hub_expire() at loop time `at` (or earlier). */
+    void (*arm)(void *ud, uint64_t at);
+    void *arm_ud;
 };
 
-struct kb_config;
-
-struct kb_stream_conf;
-
+/* Build the hub from the config's [stream] sections. 0 or -ENOMEM. */
+int kb_hub_init(struct kb_hub *hub, const struct kb_config *conf,
+                void (*arm)(void *ud, uint64_t at), void *arm_ud);
 /* Add a stream for a [stream] section (at start or on reload). */
 struct kb_stream *kb_hub_add(struct kb_hub *hub, const struct kb_config *conf,
                              const struct kb_stream_conf *sc);
 /* Take the settings of a [stream] section (key, GOP cache, grace). */
 int kb_stream_apply(struct kb_stream *st, const struct kb_config *conf,
                     const struct kb_stream_conf *sc);
-/* Remove an idle stream with no sinks; freed once its timer has closed. */
+/* Remove and free an idle stream with no sinks. */
 void kb_hub_remove(struct kb_hub *hub, struct kb_stream *st);
-/* Build the hub from the config's [stream] sections. 0 or -ENOMEM. */
-int kb_hub_init(struct kb_hub *hub, uv_loop_t *loop, const struct kb_config *conf);
-/* Shutdown: end every broadcast (sinks get on_end) and close the timers.
- * Sessions are closed before. */
+/* End the broadcasts whose grace period is over at `now` (sinks get
+ * on_end). Returns the next deadline, or 0 when none is pending. */
+uint64_t kb_hub_expire(struct kb_hub *hub, uint64_t now);
+/* Shutdown: end every broadcast at once (sinks get on_end). */
 void kb_hub_close(struct kb_hub *hub);
-/* Free the streams once the loop has run the close callbacks. */
+/* Free the streams. */
 void kb_hub_free(struct kb_hub *hub);
 
 struct kb_stream *kb_hub_find_name(struct kb_hub *hub, const char *name);
 struct kb_stream *kb_hub_find_key(struct kb_hub *hub, const char *key);
 
-/* Make `s` the publisher (a previous publisher must have been detached by
- * the caller first) and tell the sinks. */
-void kb_stream_publish(struct kb_stream *st, struct kb_session *s, uint64_t now_ms);
+/* Make `publisher` the publisher (a previous publisher must have been
+ * detached by the caller first) and tell the sinks. */
+void kb_stream_publish(struct kb_stream *st, struct kb_session *publisher, uint64_t now_ms);
 /* The publisher left: tell the sinks, drop the caches, start the grace
  * period (or end the broadcast at once when it is 0). */
-void kb_stream_unpublish(struct kb_stream *st);
+void kb_stream_unpublish(struct kb_stream *st, uint64_t now_ms);
 /* A message from the publisher (the stream takes ownership of the
- * reference). Returns 0 or -ENOMEM. */
+ * reference). Returns 0, or -ENOMEM when the players' wire form could not
+ * be built (the message is then not handed out). */
 int kb_stream_push(struct kb_stream *st, struct kb_msg *m);
 
 void kb_stream_attach(struct kb_stream *st, struct kb_sink *sink);
 void kb_stream_detach(struct kb_sink *sink);
-/* Hand a new sink what it needs to start: metadata, sequence headers and
+/* Hand a sink what it needs to start: metadata, sequence headers and
  * (when cached) the current GOP. Returns 1 when it got a keyframe to start
  * from, 0 when it must wait for the next one. */
 int kb_stream_catch_up(struct kb_stream *st, struct kb_sink *sink);

@@ -1,6 +1,8 @@
 #include "chunk.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +21,22 @@ static const uint8_t msg_header_size[4] = {11, 7, 3, 0};
 /* Payload buffers start this small and double as data arrives, so memory
  * follows what the peer actually sent, not what it announced. */
 #define FIRST_ALLOC 4096
+
+/* Record which chunk stream is at fault and why, and return err. */
+static int fault(struct kb_chunk_reader *r, int err, uint32_t csid, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int fault(struct kb_chunk_reader *r, int err, uint32_t csid, const char *fmt, ...)
+{
+    r->bad_csid = csid;
+    int n = snprintf(r->why, sizeof(r->why), "chunk stream %u: ", csid);
+    if (n > 0 && (size_t)n < sizeof(r->why)) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(r->why + n, sizeof(r->why) - (size_t)n, fmt, ap);
+        va_end(ap);
+    }
+    return err;
+}
 
 static size_t basic_size(uint32_t csid)
 {
@@ -116,8 +134,11 @@ void kb_chunk_reader_free(struct kb_chunk_reader *r)
 int kb_chunk_reader_set_chunk_size(struct kb_chunk_reader *r, uint32_t size)
 {
     /* The top bit must be zero (RTMP 1.0 5.4.1). */
-    if (size < 1 || size > KB_CHUNK_MAX)
+    if (size < 1 || size > KB_CHUNK_MAX) {
+        snprintf(r->why, sizeof(r->why), "Set Chunk Size %u is outside 1..%u", size,
+                 KB_CHUNK_MAX);
         return KB_ECHUNKSIZE;
+    }
     r->chunk_size = size;
     return 0;
 }
@@ -163,6 +184,14 @@ static int begin_chunk(struct kb_chunk_reader *r, uint32_t ext_ts, int has_ext)
     uint8_t fmt = r->fmt;
 
     if (fmt <= 2) {
+        if (s->msg) {
+            /* A new header in the middle of a message: the peer lost track
+             * of its own chunking. */
+            return fault(r, KB_ECHUNK, s->csid,
+                         "format-%u header before the %u-byte message in progress was "
+                         "complete (%u bytes received)",
+                         fmt, s->len, s->msg->len);
+        }
         uint32_t field = kb_get_be24(h);
         if (fmt <= 1) {
             s->len = kb_get_be24(h + 3);
@@ -174,12 +203,6 @@ static int begin_chunk(struct kb_chunk_reader *r, uint32_t ext_ts, int has_ext)
         if (s->ext)
             field = ext_ts;
         s->ts_field = field;
-        if (s->msg) {
-            /* A new header in the middle of a message: the peer lost track
-             * of its own chunking. */
-            r->bad_csid = s->csid;
-            return KB_ECHUNK;
-        }
         s->timestamp = fmt == 0 ? field : s->timestamp + field;
     } else if (!s->msg) {
         /* Format 3 starting a new message repeats the previous delta (for a
@@ -190,10 +213,10 @@ static int begin_chunk(struct kb_chunk_reader *r, uint32_t ext_ts, int has_ext)
     }
 
     if (!s->msg) {
-        if (s->len > r->max_message) {
-            r->bad_csid = s->csid;
-            return KB_ETOOBIG;
-        }
+        if (s->len > r->max_message)
+            return fault(r, KB_ETOOBIG, s->csid,
+                         "a %u-byte message (type %u) is over max_message_size %u", s->len,
+                         s->type, r->max_message);
         uint32_t cap = s->len < FIRST_ALLOC ? s->len : FIRST_ALLOC;
         s->msg = kb_msg_new(s->type, s->timestamp, s->stream_id, cap);
         if (!s->msg)
@@ -215,16 +238,17 @@ static int basic_done(struct kb_chunk_reader *r)
         csid = 64 + r->hdr[1] + ((uint32_t)r->hdr[2] << 8);
 
     struct kb_chunk_stream *s = find_stream(r, csid, 1);
-    if (!s) {
-        r->bad_csid = csid;
-        return r->n_streams >= KB_CHUNK_MAX_STREAMS ? KB_ETOOMANY : -ENOMEM;
-    }
+    if (!s && r->n_streams >= KB_CHUNK_MAX_STREAMS)
+        return fault(r, KB_ETOOMANY, csid, "more than %d chunk streams on one connection",
+                     KB_CHUNK_MAX_STREAMS);
+    if (!s)
+        return fault(r, -ENOMEM, csid, "no memory for another chunk stream");
     /* Formats 2 and 3 inherit the length from an earlier header; on a chunk
      * stream with no earlier header there is nothing to inherit. */
-    if (r->fmt >= 2 && s->len == 0 && !s->type) {
-        r->bad_csid = csid;
-        return KB_ECHUNK;
-    }
+    if (r->fmt >= 2 && s->len == 0 && !s->type)
+        return fault(r, KB_ECHUNK, csid,
+                     "format-%u header on a chunk stream that never had a full header",
+                     r->fmt);
     r->cur = s;
     r->hdr_have = 0;
     r->hdr_need = msg_header_size[r->fmt];

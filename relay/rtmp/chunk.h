@@ -75,6 +75,7 @@ struct kb_chunk_reader {
     struct kb_chunk_stream *streams; ///< grown on demand up to KB_CHUNK_MAX_STREAMS
     uint32_t n_streams;
     uint32_t bad_csid;    ///< for error messages: the chunk stream at fault
+    char why[128];        ///< after an error: what was wrong and where, for the log
 };
 
 void kb_chunk_reader_init(struct kb_chunk_reader *r, uint32_t max_message);
@@ -90,7 +91,8 @@ void kb_chunk_reader_abort(struct kb_chunk_reader *r, uint32_t csid);
  * completing a message, or KB_ECHUNK, KB_ETOOBIG, KB_ETOOMANY, -ENOMEM.
  * Call it again (with what is left, even nothing) until it returns 0: bytes
  * it peeked for an absent extended timestamp may already hold the next
- * message. After an error the reader is unusable (the connection must end). */
+ * message. After an error the reader is unusable (the connection must end)
+ * and r->why says what was wrong and on which chunk stream. */
 int kb_chunk_read(struct kb_chunk_reader *r, const uint8_t *p, size_t n, size_t *used,
                   struct kb_msg **out);
 

@@ -20,6 +20,12 @@ void kb_gate_forget(struct kb_gate *g)
     g->saw_video = 0;
 }
 
+void kb_gate_start(struct kb_gate *g)
+{
+    g->state = KB_GATE_START;
+    g->saw_video = 0;
+}
+
 /* A place a decoder can start from: a video keyframe; in a stream without
  * video, any audio frame (the hub marks those as keyframes too, but a gate
  * fed by something else must not wait forever). */
@@ -46,10 +52,11 @@ int kb_gate_admit(struct kb_gate *g, const struct kb_msg *m, uint64_t queued, ui
     int pass = 1;
     if (events)
         *events = 0;
-    if (kb_msg_is_setup(m))
-        return 1;
+    /* A video sequence header says video follows, even before any frame. */
     if (m->flags & KB_MSGF_VIDEO)
         g->saw_video = 1;
+    if (kb_msg_is_setup(m))
+        return 1;
     int fits = queued <= limit && m->len <= limit - queued;
     if (g->state != KB_GATE_OPEN) {
         if (!fits || !starts_here(g, m)) {

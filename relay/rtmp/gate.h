@@ -52,6 +52,9 @@ void kb_gate_restart(struct kb_gate *g);
 /* A new broadcast: open at once and forget which tracks went through (the
  * counters stay). */
 void kb_gate_forget(struct kb_gate *g);
+/* A new connection: wait for a place to start, uncounted, whatever the
+ * state; forget the tracks (the counters stay). */
+void kb_gate_start(struct kb_gate *g);
 
 /* Whether message m may join a queue that holds `queued` bytes and may hold
  * `limit`: 1 to queue it, 0 to drop it. *events (may be NULL) gets the

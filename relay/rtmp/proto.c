@@ -1,6 +1,7 @@
 #include "proto.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "error.h"
@@ -73,6 +74,15 @@ int kb_proto_send_buffer_length(struct kb_proto *p, uint32_t msid, uint32_t ms)
     return kb_proto_send(p, KB_CSID_CONTROL, KB_MSG_USER_CONTROL, 0, 0, b, 10);
 }
 
+/* A protocol control message too short for its fields. */
+static int short_control(struct kb_proto *p, const struct kb_msg *m, const char *what,
+                         uint32_t need)
+{
+    snprintf(p->rd.why, sizeof(p->rd.why), "%s message of %u bytes (it needs %u)", what, m->len,
+             need);
+    return KB_ECHUNK;
+}
+
 /* Handle a protocol control or ping message. Returns 1 when the message
  * should also reach the application, 0 when handled, negative on error. */
 static int control(struct kb_proto *p, const struct kb_msg *m)
@@ -80,31 +90,31 @@ static int control(struct kb_proto *p, const struct kb_msg *m)
     switch (m->type) {
     case KB_MSG_SET_CHUNK_SIZE:
         if (m->len < 4)
-            return KB_ECHUNK;
+            return short_control(p, m, "Set Chunk Size", 4);
         return kb_chunk_reader_set_chunk_size(&p->rd, kb_get_be32(m->data));
     case KB_MSG_ABORT:
         if (m->len < 4)
-            return KB_ECHUNK;
+            return short_control(p, m, "Abort", 4);
         kb_chunk_reader_abort(&p->rd, kb_get_be32(m->data));
         return 0;
     case KB_MSG_ACK:
         if (m->len < 4)
-            return KB_ECHUNK;
+            return short_control(p, m, "Acknowledgement", 4);
         p->peer_acked = kb_get_be32(m->data);
         return 0;
     case KB_MSG_WINDOW_ACK_SIZE:
         if (m->len < 4)
-            return KB_ECHUNK;
+            return short_control(p, m, "Window Acknowledgement Size", 4);
         p->ack_window = kb_get_be32(m->data);
         return 0;
     case KB_MSG_SET_PEER_BW:
         if (m->len < 5)
-            return KB_ECHUNK;
+            return short_control(p, m, "Set Peer Bandwidth", 5);
         p->peer_bw = kb_get_be32(m->data);
         return 0;
     case KB_MSG_USER_CONTROL: {
         if (m->len < 2)
-            return KB_ECHUNK;
+            return short_control(p, m, "User Control", 2);
         uint16_t ev = (uint16_t)kb_get_be16(m->data);
         if (ev == KB_UC_PING_REQUEST && m->len >= 6)
             return kb_proto_send_user_control(p, KB_UC_PING_RESPONSE, kb_get_be32(m->data + 2));
@@ -118,6 +128,11 @@ static int control(struct kb_proto *p, const struct kb_msg *m)
     }
     }
     return 1;
+}
+
+const char *kb_proto_why(const struct kb_proto *p)
+{
+    return p->rd.why;
 }
 
 int kb_proto_read(struct kb_proto *p, const uint8_t *buf, size_t n, size_t *used,

@@ -53,6 +53,9 @@ void kb_proto_free(struct kb_proto *p);
  * a protocol fault: the connection must end. */
 int kb_proto_read(struct kb_proto *p, const uint8_t *buf, size_t n, size_t *used,
                   struct kb_msg **out);
+/* After kb_proto_read failed: what was wrong and where ("chunk stream 6: a
+ * 9000000-byte message (type 9) is over max_message_size 8388608"), or "". */
+const char *kb_proto_why(const struct kb_proto *p);
 
 /* Append one message, chunked with out_chunk, to `out`. */
 int kb_proto_send(struct kb_proto *p, uint32_t csid, uint8_t type, uint32_t ts, uint32_t msid,

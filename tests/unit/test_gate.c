@@ -146,6 +146,39 @@ static int test_forget_tracks_for_a_new_broadcast(void)
     return 0;
 }
 
+static int test_start_for_a_new_connection(void)
+{
+    struct kb_gate g;
+    unsigned ev;
+    kb_gate_init(&g, 0);
+    ASSERT_EQ(admit(&g, INTER, 600, 500, 1000, &ev), 0); /* skipping */
+    kb_gate_start(&g);
+    ASSERT_EQ(g.state, KB_GATE_START);
+    ASSERT_EQ(g.saw_video, 0);
+    ASSERT_EQ(admit(&g, INTER, 10, 0, 1000, &ev), 0);
+    ASSERT_EQ(g.drops, 1); /* the wait is not counted, the earlier skip still is */
+    ASSERT_EQ(admit(&g, KEY, 10, 0, 1000, &ev), 1);
+    ASSERT_EQ(ev, 0); /* a start, not a resume */
+    return 0;
+}
+
+static int test_video_header_means_wait_for_video(void)
+{
+    struct kb_gate g;
+    unsigned ev;
+    kb_gate_init(&g, 1);
+    /* A late joiner gets the headers first, then the live audio before the
+     * next keyframe: that audio must not start the player. */
+    ASSERT_EQ(admit(&g, META, 10, 0, 1000, &ev), 1);
+    ASSERT_EQ(admit(&g, SETUP_V, 10, 0, 1000, &ev), 1);
+    ASSERT_EQ(admit(&g, SETUP_A, 10, 0, 1000, &ev), 1);
+    ASSERT_EQ(admit(&g, AUDIO, 10, 0, 1000, &ev), 0);
+    ASSERT_EQ(admit(&g, INTER, 10, 0, 1000, &ev), 0);
+    ASSERT_EQ(admit(&g, KEY, 10, 0, 1000, &ev), 1);
+    ASSERT_EQ(admit(&g, AUDIO, 10, 0, 1000, &ev), 1);
+    return 0;
+}
+
 static int test_limit_arithmetic_does_not_wrap(void)
 {
     struct kb_gate g;
@@ -169,6 +202,8 @@ int main(void)
     RUN(test_audio_only_resumes_at_any_audio);
     RUN(test_restart_keeps_a_skip_counted);
     RUN(test_forget_tracks_for_a_new_broadcast);
+    RUN(test_start_for_a_new_connection);
+    RUN(test_video_header_means_wait_for_video);
     RUN(test_limit_arithmetic_does_not_wrap);
     return test_summary();
 }

@@ -1,0 +1,106 @@
+#include "player.h"
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "log.h"
+#include "server.h"
+#include "session.h"
+
+static struct kb_session *of_sink(struct kb_sink *k)
+{
+    return (struct kb_session *)((char *)k - offsetof(struct kb_session, player.sink));
+}
+
+static void on_msg(struct kb_sink *k, struct kb_msg *m)
+{
+    struct kb_session *s = of_sink(k);
+    struct kb_player *p = &s->player;
+    struct kb_conn *c = &s->conn;
+    if (c->closing || (p->paused && !kb_msg_is_setup(m)))
+        return;
+    /* Bound what a slow player pins. The cached GOP it is handed on start
+     * is pinned by the cache anyway, so it does not count. */
+    uint64_t limit = p->catching_up ? UINT64_MAX : s->srv->conf->player_queue;
+    unsigned ev;
+    if (!kb_gate_admit(&p->gate, m, kb_conn_queued(c), limit, &ev)) {
+        if ((ev & KB_GATE_EV_SKIP) && p->gate.drops == 1)
+            kb_log(KB_LOG_INFO, k->stream->name, c->peer,
+                   "player too slow, skipping to the next keyframe (player_queue %llu bytes "
+                   "reached)",
+                   (unsigned long long)s->srv->conf->player_queue);
+        return;
+    }
+    int err;
+    if (s->msid == KB_PLAY_MSID && m->wire)
+        err = kb_conn_enqueue(c, m);
+    else /* a player on another stream id needs its own chunk headers */
+        err = kb_conn_send_media(c, m, m->timestamp, s->msid);
+    if (err)
+        kb__session_close(s, "out of memory queueing media");
+}
+
+static void status(struct kb_session *s, const char *code, const char *what)
+{
+    char desc[160];
+    snprintf(desc, sizeof(desc), "%s is now %s.", s->stream->name, what);
+    if (kb_proto_send_status(&s->conn.proto, s->msid, "status", code, desc) ||
+        kb_conn_sync(&s->conn))
+        kb__session_close(s, "out of memory");
+}
+
+static void on_publish(struct kb_sink *k, int resumed)
+{
+    (void)resumed;
+    struct kb_session *s = of_sink(k);
+    /* The new publisher's first keyframe comes after its sequence headers. */
+    kb_gate_restart(&s->player.gate);
+    status(s, "NetStream.Play.PublishNotify", "published");
+}
+
+static void on_unpublish(struct kb_sink *k)
+{
+    status(of_sink(k), "NetStream.Play.UnpublishNotify", "unpublished");
+}
+
+static const struct kb_sink_ops player_ops = {
+    .on_msg = on_msg,
+    .on_publish = on_publish,
+    .on_unpublish = on_unpublish,
+};
+
+/* Resume at once from the cached GOP, else at the next keyframe. */
+static void catch_up(struct kb_session *s)
+{
+    struct kb_player *p = &s->player;
+    if (!s->stream->publisher)
+        return;
+    p->catching_up = 1;
+    kb_stream_catch_up(s->stream, &p->sink);
+    p->catching_up = 0;
+}
+
+void kb__player_start(struct kb_session *s, struct kb_stream *st)
+{
+    struct kb_player *p = &s->player;
+    p->sink = (struct kb_sink){.ops = &player_ops, .kind = KB_SINK_PLAYER, .wire = 1};
+    kb_gate_init(&p->gate, 1);
+    p->paused = 0;
+    kb_stream_attach(st, &p->sink);
+    catch_up(s);
+}
+
+void kb__player_pause(struct kb_session *s, int pause)
+{
+    struct kb_player *p = &s->player;
+    p->paused = pause;
+    if (!pause) {
+        kb_gate_restart(&p->gate);
+        catch_up(s);
+    }
+}
+
+void kb__player_stop(struct kb_session *s)
+{
+    kb_stream_detach(&s->player.sink);
+}
