@@ -503,6 +503,24 @@ static void fail(struct kb_conn *c, const char *what, int err, const char *detai
     kb_conn_close(c, why);
 }
 
+/* Why a handshake failed, in terms the operator can act on. */
+static void handshake_why(const struct kb_conn *c, int err, char *buf, size_t n)
+{
+    buf[0] = '\0';
+    if (err != KB_EVERSION || !c->hs || c->hs->have == 0)
+        return;
+    uint8_t v = c->hs->in[0];
+    if (v == 0x16)
+        snprintf(buf, n, "it starts with a TLS ClientHello: the client speaks rtmps:// to a "
+                         "plain RTMP port");
+    else if (v == 'G' || v == 'P' || v == 'H')
+        snprintf(buf, n, "it starts with '%c': an HTTP request on the RTMP port", v);
+    else if (v == 6)
+        snprintf(buf, n, "version 6 is encrypted RTMPE, which kebun does not speak");
+    else
+        snprintf(buf, n, "first byte 0x%02x, RTMP's is 0x03", v);
+}
+
 static void handshake_done(struct kb_conn *c)
 {
     free(c->hs);
@@ -520,7 +538,9 @@ static void feed(struct kb_conn *c, const uint8_t *p, size_t n)
         size_t used = 0;
         int r = kb_handshake_feed(c->hs, p, n, &used, &c->proto.out);
         if (r < 0) {
-            fail(c, "handshake failed", r, NULL);
+            char why[112];
+            handshake_why(c, r, why, sizeof(why));
+            fail(c, "handshake failed", r, why);
             return;
         }
         pos = used;

@@ -15,6 +15,7 @@
 #include "recorder/recorder.h"
 #include "kb_version.h"
 #include "log.h"
+#include "loop.h"
 #include "server.h"
 
 #define DEFAULT_CONFIG "/etc/kebun/kebun.conf"
@@ -210,11 +211,12 @@ int main(int argc, char **argv)
     srv.listen_overridden = n_listen > 0;
     uv_run(&loop, UV_RUN_DEFAULT);
     kb_server_free(&srv);
-    int lr = uv_loop_close(&loop);
-    if (lr < 0)
-        kb_log(KB_LOG_WARN, NULL, NULL, "loop closed with handles open: %s", uv_strerror(lr));
+    /* A handle left open is a bug: the exit status says so. */
+    int lr = kb_loop_close(&loop);
     if (r < 0)
         return 3;
+    if (lr < 0)
+        return 4;
     kb_log(KB_LOG_INFO, NULL, NULL, "stopped");
     return 0;
 }
