@@ -18,7 +18,7 @@
 #include "loop.h"
 #include "server.h"
 
-#define DEFAULT_CONFIG "/etc/kebun/kebun.conf"
+#define DEFAULT_CONFIG KB_DEFAULT_CONFIG ///< SYSCONFDIR/kebun/kebun.conf (meson)
 
 static void usage(FILE *f)
 {

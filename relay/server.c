@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <systemd/sd-daemon.h>
 #include <time.h>
 
 #include "log.h"
@@ -58,7 +59,10 @@ static void on_signal(uv_signal_t *h, int signum)
     struct kb_server *srv = h->data;
     if (signum == SIGHUP) {
         kb_log(KB_LOG_INFO, NULL, NULL, "SIGHUP received, reloading %s", srv->conf->path);
+        /* Under systemd (Type=notify) `systemctl reload` waits for READY. */
+        sd_notify(0, "RELOADING=1");
         kb_server_reload(srv);
+        sd_notify(0, "READY=1");
         return;
     }
     if (signum == SIGUSR1) {
@@ -149,6 +153,9 @@ int kb_server_start(struct kb_server *srv, uv_loop_t *loop, struct kb_config *co
     if (kb_record_start(srv) < 0)
         kb_log(KB_LOG_ERROR, NULL, NULL, "recording is off until the problem is fixed and "
                                          "kebun restarted");
+    /* Under systemd (Type=notify) the service is up once kebun listens. */
+    sd_notifyf(0, "READY=1\nSTATUS=%d stream(s), listening on %d address(es)",
+               conf->n_streams, srv->n_listeners);
     return 0;
 }
 
@@ -157,6 +164,7 @@ void kb_server_stop(struct kb_server *srv)
     if (srv->stopping)
         return;
     srv->stopping = 1;
+    sd_notify(0, "STOPPING=1");
     srv->hub.closing = 1;
     /* Platforms get FCUnpublish/deleteStream, sent (by kb_net_close) now
      * if the socket takes them, before every connection closes. */
