@@ -251,16 +251,21 @@ static void write_failed(struct kb_conn *c, int r)
     kb_conn_close(c, why);
 }
 
+/* The write in flight ended: 1 when it succeeded and the caller goes on. */
+static int write_ended(struct kb_conn *c, int status)
+{
+    assert(c->writing);
+    c->writing = 0;
+    if (status < 0 && status != UV_ECANCELED)
+        write_failed(c, status);
+    return status >= 0;
+}
+
 static void on_write(uv_write_t *req, int status)
 {
     struct kb_conn *c = req->data;
-    assert(c->writing);
-    c->writing = 0;
-    if (status < 0) {
-        if (status != UV_ECANCELED)
-            write_failed(c, status);
+    if (!write_ended(c, status))
         return;
-    }
     /* The write covered w_count entries from the head, the first of them
      * from w_first_off on. */
     size_t total = 0;
@@ -279,13 +284,8 @@ static void on_write(uv_write_t *req, int status)
 static void on_tls_write(uv_write_t *req, int status)
 {
     struct kb_conn *c = req->data;
-    assert(c->writing);
-    c->writing = 0;
-    if (status < 0) {
-        if (status != UV_ECANCELED)
-            write_failed(c, status);
+    if (!write_ended(c, status))
         return;
-    }
     c->bytes_out += c->tls_out.len - c->tls_off;
     c->last_progress_ms = uv_now(c->net->loop);
     c->tls_out.len = c->tls_off = 0;
@@ -415,12 +415,7 @@ static void on_close(uv_handle_t *h)
     free(c->q);
     free(c->hs);
     kb_proto_free(&c->proto);
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        n->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
+    kb_list_remove(&c->link);
     assert(n->n_conns > 0);
     n->n_conns--;
     free(c);
@@ -472,8 +467,8 @@ void kb_conn_set_stream(struct kb_conn *c, const char *name)
 
 void kb_net_sweep(struct kb_net *n, uint64_t now)
 {
-    for (struct kb_conn *c = n->conns, *next; c; c = next) {
-        next = c->next;
+    KB_LIST_EACH(l, &n->conns) {
+        struct kb_conn *c = kb_container_of(l, struct kb_conn, link);
         if (c->close_after_flush && !c->closing && (int64_t)(now - c->goodbye_at) >= 0) {
             char why[160];
             snprintf(why, sizeof(why), "%s; the peer did not take the last bytes in time",
@@ -670,10 +665,7 @@ static struct kb_conn *conn_new(struct kb_net *n, size_t size, const struct kb_c
     c->ops = ops;
     c->ud = ud;
     c->id = ++n->next_id;
-    c->next = n->conns;
-    if (n->conns)
-        n->conns->prev = c;
-    n->conns = c;
+    kb_list_push(&n->conns, &c->link);
     n->n_conns++;
     c->start_ms = c->last_in_ms = c->last_progress_ms = uv_now(n->loop);
     snprintf(c->close_reason, sizeof(c->close_reason), "closed");
@@ -815,6 +807,7 @@ struct kb_conn *kb_conn_connect(struct kb_net *n, const struct sockaddr *addr,
 int kb_net_init(struct kb_net *n, uv_loop_t *loop, const struct kb_config *conf)
 {
     memset(n, 0, sizeof(*n));
+    kb_list_init(&n->conns);
     n->loop = loop;
     n->conf = conf;
     return kb_flusher_init(&n->flush, loop, conf->flush_interval, conn_flush);
@@ -828,8 +821,6 @@ void kb_net_close(struct kb_net *n)
     /* What is queued (a platform's FCUnpublish, say) leaves now if the
      * socket takes it, before every connection closes. */
     kb_flusher_close(&n->flush);
-    for (struct kb_conn *c = n->conns, *next; c; c = next) {
-        next = c->next;
-        kb_conn_close(c, "server shutting down");
-    }
+    KB_LIST_EACH(l, &n->conns)
+        kb_conn_close(kb_container_of(l, struct kb_conn, link), "server shutting down");
 }

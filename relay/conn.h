@@ -28,6 +28,7 @@
 
 #include "config/config.h"
 #include "flush.h"
+#include "list.h"
 #include "relay/rtmp/handshake.h"
 #include "relay/rtmp/proto.h"
 
@@ -57,7 +58,7 @@ struct kb_net {
     uv_loop_t *loop;
     const struct kb_config *conf; ///< the running config (replaced on reload)
     struct kb_flusher flush;
-    struct kb_conn *conns;        ///< every open connection
+    struct kb_list conns;         ///< every open connection (kb_conn.link)
     uint64_t n_conns;
     uint64_t next_id;
     int closing;
@@ -111,7 +112,7 @@ struct kb_conn {
     struct kb_buf tls_out;        ///< ciphertext to send
     size_t tls_off;               ///< bytes of tls_out already written
 
-    struct kb_conn *prev, *next;  ///< net's list
+    struct kb_list link;          ///< on the net's list
 };
 
 int kb_net_init(struct kb_net *n, uv_loop_t *loop, const struct kb_config *conf);

@@ -102,8 +102,8 @@ void kb_server_reload(struct kb_server *srv)
         }
         sync_outputs(srv, st, NULL, &added, &removed);
         /* Players of an idle stream are told it is gone by closing them. */
-        for (struct kb_session *s = srv->sessions, *n2; s; s = n2) {
-            n2 = s->next;
+        KB_LIST_EACH(l, &srv->sessions) {
+            struct kb_session *s = kb_container_of(l, struct kb_session, link);
             if (s->stream == st)
                 kb__session_close(s, "stream removed from the config");
         }

@@ -46,10 +46,8 @@ static void on_sweep(uv_timer_t *t)
 {
     struct kb_server *srv = t->data;
     uint64_t now = uv_now(srv->loop);
-    for (struct kb_session *s = srv->sessions, *next; s; s = next) {
-        next = s->next;
-        kb__session_sweep(s, now);
-    }
+    KB_LIST_EACH(l, &srv->sessions)
+        kb__session_sweep(kb_container_of(l, struct kb_session, link), now);
     kb_net_sweep(&srv->net, now);
     kb_outputs_sweep(srv, now);
 }
@@ -103,6 +101,7 @@ static int listen_one(struct kb_server *srv, const struct kb_listen_conf *l)
 int kb_server_start(struct kb_server *srv, uv_loop_t *loop, struct kb_config *conf)
 {
     memset(srv, 0, sizeof(*srv));
+    kb_list_init(&srv->sessions);
     srv->loop = loop;
     srv->conf = conf;
     int r = kb_hub_init(&srv->hub, conf, arm_grace, srv);
@@ -116,18 +115,12 @@ int kb_server_start(struct kb_server *srv, uv_loop_t *loop, struct kb_config *co
     uv_timer_init(loop, &srv->sweep);
     srv->sweep.data = srv;
     uv_timer_start(&srv->sweep, on_sweep, 1000, 1000);
-    uv_signal_init(loop, &srv->sig_int);
-    srv->sig_int.data = srv;
-    uv_signal_start(&srv->sig_int, on_signal, SIGINT);
-    uv_signal_init(loop, &srv->sig_term);
-    srv->sig_term.data = srv;
-    uv_signal_start(&srv->sig_term, on_signal, SIGTERM);
-    uv_signal_init(loop, &srv->sig_hup);
-    srv->sig_hup.data = srv;
-    uv_signal_start(&srv->sig_hup, on_signal, SIGHUP);
-    uv_signal_init(loop, &srv->sig_usr1);
-    srv->sig_usr1.data = srv;
-    uv_signal_start(&srv->sig_usr1, on_signal, SIGUSR1);
+    static const int signums[KB_SERVER_SIGNALS] = {SIGINT, SIGTERM, SIGHUP, SIGUSR1};
+    for (int i = 0; i < KB_SERVER_SIGNALS; i++) {
+        uv_signal_init(loop, &srv->signals[i]);
+        srv->signals[i].data = srv;
+        uv_signal_start(&srv->signals[i], on_signal, signums[i]);
+    }
 
     for (int i = 0; i < conf->n_listen; i++) {
         const struct kb_listen_conf *l = &conf->listen[i];
@@ -176,10 +169,8 @@ void kb_server_stop(struct kb_server *srv)
     kb_record_stop(srv);
     uv_close((uv_handle_t *)&srv->grace_timer, NULL);
     uv_close((uv_handle_t *)&srv->sweep, NULL);
-    uv_close((uv_handle_t *)&srv->sig_int, NULL);
-    uv_close((uv_handle_t *)&srv->sig_term, NULL);
-    uv_close((uv_handle_t *)&srv->sig_hup, NULL);
-    uv_close((uv_handle_t *)&srv->sig_usr1, NULL);
+    for (int i = 0; i < KB_SERVER_SIGNALS; i++)
+        uv_close((uv_handle_t *)&srv->signals[i], NULL);
 }
 
 static const char *const bcast_names[] = {"idle", "live", "grace"};

@@ -20,6 +20,8 @@ struct kb_output;
 struct kb_recorder;
 struct kb_rec_sink;
 
+#define KB_SERVER_SIGNALS 4
+
 struct kb_server {
     uv_loop_t *loop;
     struct kb_config *conf;         ///< owned
@@ -29,8 +31,8 @@ struct kb_server {
     uv_tcp_t listeners[KB_CONF_MAX_LISTEN];
     int n_listeners;
     uv_timer_t sweep;               ///< timeouts, once a second
-    uv_signal_t sig_int, sig_term, sig_hup, sig_usr1;
-    struct kb_session *sessions;    ///< every open server-side session
+    uv_signal_t signals[KB_SERVER_SIGNALS]; ///< SIGINT, SIGTERM, SIGHUP, SIGUSR1
+    struct kb_list sessions;        ///< every open server-side session (kb_session.link)
     struct kb_output *outputs;      ///< every push destination
     struct kb_recorder *recorder;   ///< the recording thread, or NULL
     struct kb_rec_sink *rec_sinks;  ///< one per recorded stream

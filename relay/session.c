@@ -127,14 +127,7 @@ static void on_closed(struct kb_conn *c, const char *why)
 {
     struct kb_session *s = of_conn(c);
     kb__session_end_role(s, why);
-    struct kb_server *srv = s->srv;
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        srv->sessions = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
-    s->prev = s->next = NULL;
+    kb_list_remove(&s->link);
 }
 
 static const struct kb_conn_ops session_ops = {
@@ -153,10 +146,7 @@ void kb__session_accept(struct kb_server *srv, uv_stream_t *listener)
     s->srv = srv;
     s->state = KB_SS_HANDSHAKE;
     s->next_msid = 1;
-    s->next = srv->sessions;
-    if (srv->sessions)
-        srv->sessions->prev = s;
-    srv->sessions = s;
+    kb_list_push(&srv->sessions, &s->link);
 }
 
 void kb__session_sweep(struct kb_session *s, uint64_t now)

@@ -41,7 +41,7 @@ struct kb_session {
     uint32_t msid;                ///< its message stream id
     uint64_t role_ms;             ///< loop time publish or play started
     struct kb_player player;      ///< while playing
-    struct kb_session *prev, *next; ///< the server's open sessions
+    struct kb_list link;          ///< on the server's list of open sessions
 };
 
 /* Accept one pending connection on `listener`. */

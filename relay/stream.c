@@ -44,6 +44,7 @@ struct kb_stream *kb_hub_add(struct kb_hub *hub, const struct kb_config *conf,
         return NULL;
     }
     st->hub = hub;
+    kb_list_init(&st->sinks);
     struct kb_stream **tail = &hub->streams;
     while (*tail)
         tail = &(*tail)->next;
@@ -86,8 +87,8 @@ static void caches_clear(struct kb_stream *st)
 static void stream_free(struct kb_stream *st)
 {
     assert(st->fanning == 0);
-    while (st->sinks)
-        kb_stream_detach(st->sinks);
+    KB_LIST_EACH(l, &st->sinks)
+        kb_stream_detach(kb_container_of(l, struct kb_sink, link));
     caches_clear(st);
     free(st->gop);
     free(st->name);
@@ -141,24 +142,9 @@ void kb_stream_attach(struct kb_stream *st, struct kb_sink *sink)
     assert(!sink->stream && sink->kind < KB_SINK_KINDS);
     sink->stream = st;
     sink->gone = 0;
-    sink->prev = NULL;
-    sink->next = st->sinks;
-    if (st->sinks)
-        st->sinks->prev = sink;
-    st->sinks = sink;
+    kb_list_push(&st->sinks, &sink->link);
     st->n_sinks[sink->kind]++;
     st->n_wire += sink->wire != 0;
-}
-
-static void unlink_sink(struct kb_stream *st, struct kb_sink *sink)
-{
-    if (sink->prev)
-        sink->prev->next = sink->next;
-    else
-        st->sinks = sink->next;
-    if (sink->next)
-        sink->next->prev = sink->prev;
-    sink->prev = sink->next = NULL;
 }
 
 void kb_stream_detach(struct kb_sink *sink)
@@ -179,7 +165,7 @@ void kb_stream_detach(struct kb_sink *sink)
         st->sinks_gone = 1;
         return;
     }
-    unlink_sink(st, sink);
+    kb_list_remove(&sink->link);
 }
 
 static void fanout_begin(struct kb_stream *st)
@@ -193,11 +179,11 @@ static void fanout_end(struct kb_stream *st)
     if (--st->fanning || !st->sinks_gone)
         return;
     st->sinks_gone = 0;
-    for (struct kb_sink *k = st->sinks, *next; k; k = next) {
-        next = k->next;
+    KB_LIST_EACH(l, &st->sinks) {
+        struct kb_sink *k = kb_container_of(l, struct kb_sink, link);
         if (k->gone) {
             k->gone = 0;
-            unlink_sink(st, k);
+            kb_list_remove(&k->link);
         }
     }
 }
@@ -208,7 +194,8 @@ enum sink_event { EV_PUBLISH, EV_UNPUBLISH, EV_END };
 static void tell_sinks(struct kb_stream *st, enum sink_event ev, int resumed)
 {
     fanout_begin(st);
-    for (struct kb_sink *k = st->sinks; k; k = k->next) {
+    KB_LIST_EACH(l, &st->sinks) {
+        struct kb_sink *k = kb_container_of(l, struct kb_sink, link);
         if (k->gone)
             continue;
         const struct kb_sink_ops *ops = k->ops;
@@ -411,9 +398,11 @@ int kb_stream_push(struct kb_stream *st, struct kb_msg *m)
         gop_add(st, m);
 
     fanout_begin(st);
-    for (struct kb_sink *k = st->sinks; k; k = k->next)
+    KB_LIST_EACH(l, &st->sinks) {
+        struct kb_sink *k = kb_container_of(l, struct kb_sink, link);
         if (!k->gone)
             deliver(st, k, m);
+    }
     fanout_end(st);
     kb_msg_unref(m);
     return 0;

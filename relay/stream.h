@@ -29,6 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "list.h"
 #include "relay/rtmp/msg.h"
 
 struct kb_stream;
@@ -61,7 +62,7 @@ enum kb_sink_kind {
 struct kb_sink {
     const struct kb_sink_ops *ops;
     struct kb_stream *stream; ///< attached to, or NULL
-    struct kb_sink *prev, *next;
+    struct kb_list link;      ///< on the stream's sinks while attached (and while gone)
     uint8_t kind;             ///< enum kb_sink_kind, for counts
     uint8_t wire;             ///< gets each message with its players' chunked form built
     uint8_t gone;             ///< detached during a fan-out; unlinked when it ends
@@ -88,7 +89,7 @@ struct kb_stream {
     uint64_t grace_ms;            ///< how long GRACE lasts
     uint64_t grace_until;         ///< loop time GRACE ends (while in GRACE)
     uint64_t bcast_start_ms;      ///< loop time the broadcast began
-    struct kb_sink *sinks;        ///< attached sinks
+    struct kb_list sinks;         ///< attached sinks (kb_sink.link)
     int n_sinks[KB_SINK_KINDS];   ///< attached sinks by kind
     int n_wire;                   ///< attached sinks that want the chunked form
     int fanning;                  ///< inside a fan-out: detaching only marks sinks gone
