@@ -1162,6 +1162,7 @@ static int test_err_too_big(void)
     uint64_t seed = 1;
     ASSERT_EQ(feed(&r, in.data, in.len, BYTES, &seed, &s), KB_ETOOBIG);
     ASSERT_EQ(r.bad_csid, 4);
+    ASSERT_STR_EQ(r.why, "chunk stream 4: a 1001-byte message (type 9) is over max_message_size 1000");
     ASSERT_EQ(s.n, 0);
     kb_chunk_reader_free(&r);
 
@@ -1195,6 +1196,8 @@ static int test_err_fmt23_new_csid(void)
             return 1;
         }
         ASSERT_EQ(r.bad_csid, 5);
+        ASSERT_STR_HAS(r.why, "chunk stream 5: format-");
+        ASSERT_STR_HAS(r.why, "header on a chunk stream that never had a full header");
         ASSERT_EQ(s.n, 1);
         sink_free(&s);
         kb_chunk_reader_free(&r);
@@ -1225,6 +1228,9 @@ static int test_err_header_mid_message(void)
             return 1;
         }
         ASSERT_EQ(r.bad_csid, 6);
+        ASSERT_STR_HAS(r.why, "chunk stream 6: format-");
+        ASSERT_STR_HAS(r.why, "before the 300-byte message in progress was complete (128 bytes "
+                              "received)");
         ASSERT_EQ(s.n, 1);
         sink_free(&s);
         kb_chunk_reader_free(&r);
@@ -1257,6 +1263,7 @@ static int test_err_too_many_streams(void)
     uint64_t seed = 3;
     ASSERT_EQ(feed(&r, in.data, in.len, WHOLE, &seed, &s), KB_ETOOMANY);
     ASSERT_EQ(r.bad_csid, extra);
+    ASSERT_STR_HAS(r.why, "more than 64 chunk streams on one connection");
     sink_free(&s);
     kb_chunk_reader_free(&r);
     kb_buf_free(&in);

@@ -398,16 +398,22 @@ static int test_control_errors(void)
         uint8_t len;
         uint8_t payload[6];
         int want;
+        const char *why; ///< what kb_proto_why says
     } cases[] = {
-        {KB_MSG_SET_CHUNK_SIZE, 3, {0, 0, 1}, KB_ECHUNK},
-        {KB_MSG_SET_CHUNK_SIZE, 4, {0, 0, 0, 0}, KB_ECHUNKSIZE},
-        {KB_MSG_SET_CHUNK_SIZE, 4, {0x80, 0, 0, 0}, KB_ECHUNKSIZE},
-        {KB_MSG_SET_CHUNK_SIZE, 4, {0xFF, 0xFF, 0xFF, 0xFF}, KB_ECHUNKSIZE},
-        {KB_MSG_ABORT, 3, {0, 0, 4}, KB_ECHUNK},
-        {KB_MSG_ACK, 0, {0}, KB_ECHUNK},
-        {KB_MSG_WINDOW_ACK_SIZE, 2, {0, 1}, KB_ECHUNK},
-        {KB_MSG_SET_PEER_BW, 4, {0, 0, 1, 0}, KB_ECHUNK},
-        {KB_MSG_USER_CONTROL, 1, {0}, KB_ECHUNK},
+        {KB_MSG_SET_CHUNK_SIZE, 3, {0, 0, 1}, KB_ECHUNK,
+         "Set Chunk Size message of 3 bytes (it needs 4)"},
+        {KB_MSG_SET_CHUNK_SIZE, 4, {0, 0, 0, 0}, KB_ECHUNKSIZE,
+         "Set Chunk Size 0 is outside 1..2147483647"},
+        {KB_MSG_SET_CHUNK_SIZE, 4, {0x80, 0, 0, 0}, KB_ECHUNKSIZE,
+         "Set Chunk Size 2147483648 is outside 1..2147483647"},
+        {KB_MSG_SET_CHUNK_SIZE, 4, {0xFF, 0xFF, 0xFF, 0xFF}, KB_ECHUNKSIZE,
+         "Set Chunk Size 4294967295 is outside"},
+        {KB_MSG_ABORT, 3, {0, 0, 4}, KB_ECHUNK, "Abort message of 3 bytes (it needs 4)"},
+        {KB_MSG_ACK, 0, {0}, KB_ECHUNK, "Acknowledgement message of 0 bytes"},
+        {KB_MSG_WINDOW_ACK_SIZE, 2, {0, 1}, KB_ECHUNK, "Window Acknowledgement Size message of 2"},
+        {KB_MSG_SET_PEER_BW, 4, {0, 0, 1, 0}, KB_ECHUNK,
+         "Set Peer Bandwidth message of 4 bytes (it needs 5)"},
+        {KB_MSG_USER_CONTROL, 1, {0}, KB_ECHUNK, "User Control message of 1 bytes (it needs 2)"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct kb_buf in = {0};
@@ -422,6 +428,7 @@ static int test_control_errors(void)
                     rc, cases[i].want);
             return 1;
         }
+        ASSERT_STR_HAS(kb_proto_why(&p), cases[i].why);
         ASSERT_EQ(s.n, 0);
         kb_proto_free(&p);
         kb_buf_free(&in);
