@@ -6,7 +6,7 @@
 
 #include "log.h"
 #include "output.h"
-#include "record.h"
+#include "recsink.h"
 #include "session.h"
 #include "tls.h"
 
@@ -214,7 +214,7 @@ int kb_server_start(struct kb_server *srv, uv_loop_t *loop, struct kb_config *co
     }
     /* A recorder that cannot start (an unwritable directory) leaves the
      * relay and the pushes running; the log says why nothing is recorded. */
-    if (kb_record_start(srv) < 0)
+    if (kb__recsink_start(srv) < 0)
         kb_log(KB_LOG_ERROR, NULL, NULL, "recording is off until the problem is fixed and "
                                          "kebun restarted");
     return 0;
@@ -238,7 +238,7 @@ void kb_server_stop(struct kb_server *srv)
         kb__session_close(s, "server shutting down");
     }
     kb_hub_close(&srv->hub);
-    kb_record_stop(srv);
+    kb__recsink_stop(srv);
     uv_close((uv_handle_t *)&srv->flush_check, NULL);
     uv_close((uv_handle_t *)&srv->flush_prepare, NULL);
     uv_close((uv_handle_t *)&srv->sweep, NULL);
@@ -262,10 +262,10 @@ void kb_server_log_status(struct kb_server *srv)
         kb_log(KB_LOG_INFO, st->name, st->publisher ? st->publisher->peer : NULL,
                "status: %s, %d player(s), %llu messages in this session", bcast_names[st->bcast],
                players, (unsigned long long)st->msgs_in);
-        struct kb_rec_status rs;
-        kb_record_status(srv, st, &rs);
+        struct kb_recorder_status rs;
+        kb__recsink_status(srv, st, &rs);
         static const char *const rec_names[] = {"idle", "waiting", "recording", "failed"};
-        if (rs.state != KB_REC_IDLE || rs.dir[0])
+        if (rs.state != KB_RECORDER_IDLE || rs.dir[0])
             kb_log(KB_LOG_INFO, st->name, NULL,
                    "status: recording %s, %s%s%s, %u segments, %llu bytes, %u part(s), %llu "
                    "dropped, last error: %s",
@@ -296,7 +296,7 @@ void kb_server_log_status(struct kb_server *srv)
 
 void kb_server_free(struct kb_server *srv)
 {
-    kb_record_free(srv);
+    kb__recsink_free(srv);
     kb_tls_forget_contexts();
     kb_hub_free(&srv->hub);
     kb_config_free(srv->conf);

@@ -17,7 +17,7 @@
 struct kb_session;
 struct kb_output;
 struct kb_recorder;
-struct kb_rec_sink;
+struct kb__recsink;
 
 struct kb_server {
     uv_loop_t *loop;
@@ -36,7 +36,7 @@ struct kb_server {
     uv_timer_t flush_timer;         ///< ticks every flush_interval while media waits
     struct kb_output *outputs;      ///< every push destination
     struct kb_recorder *recorder;   ///< the recording thread, or NULL
-    struct kb_rec_sink *rec_sinks;  ///< one per recorded stream
+    struct kb__recsink *rec_sinks;  ///< one per recorded stream
     uint64_t next_id;
     int stopping;
     int listen_overridden;          ///< --listen given: reloads keep it

@@ -261,28 +261,43 @@ static int64_t now_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static void print_status(struct kb_rec_stream *s, const char *when)
+static void print_status(struct kb_recorder_stream *s, const char *when)
 {
-    struct kb_rec_status st;
-    kb_rec_status(s, &st);
+    struct kb_recorder_status st;
+    kb_recorder_stream_status(s, &st);
     printf("%s.state=%d\n%s.dir=%s\n%s.file=%s\n%s.bytes=%llu\n%s.segments=%u\n%s.parts=%u\n"
            "%s.dropped=%llu\n%s.last_error=%s\n",
            when, st.state, when, st.dir, when, st.file, when, (unsigned long long)st.bytes, when,
            st.segments, when, st.parts, when, (unsigned long long)st.dropped, when, st.last_error);
 }
 
-static void wait_idle(struct kb_rec_stream *s)
+/* Until the worker has dealt with everything the stream was told (its
+ * status snapshot included). */
+static void wait_idle(struct kb_recorder_stream *s)
 {
-    while (kb__queued_bytes(s) > 0)
-        usleep(2000);
-    usleep(50000);
+    while (!kb__recorder_stream_idle(s))
+        usleep(1000);
 }
 
 /* Exports and retention run on the job thread; kb_recorder_free would
  * cancel what has not finished. */
 static void wait_jobs(struct kb_recorder *r)
 {
-    kb__jobs_wait(kb__jobs(r));
+    kb__recorder_wait_jobs(r);
+}
+
+/* The stream's handle, with retention limits when `lim` is given (as the
+ * relay's sync sets them); returns once the worker has queued the
+ * retention pass they ask for. */
+static struct kb_recorder_stream *stream_get(struct kb_recorder *r, const char *name,
+                                             const struct kb_recorder_limits *lim)
+{
+    struct kb_recorder_stream *s = kb_recorder_stream_get(r, name);
+    if (s && lim) {
+        kb_recorder_stream_limits(s, lim);
+        wait_idle(s);
+    }
+    return s;
 }
 
 static unsigned slow_export_us;
@@ -296,10 +311,10 @@ static void slow_export(void)
 }
 
 /* The EXT-X-TARGETDURATION of the stream's current playlist, or -1. */
-static int target_duration(const char *root, struct kb_rec_stream *s)
+static int target_duration(const char *root, struct kb_recorder_stream *s)
 {
-    struct kb_rec_status st;
-    kb_rec_status(s, &st);
+    struct kb_recorder_status st;
+    kb_recorder_stream_status(s, &st);
     char path[4096], line[256];
     snprintf(path, sizeof(path), "%s/%s/index.m3u8", root, st.dir);
     FILE *f = fopen(path, "r");
@@ -321,7 +336,7 @@ static int cmd_record(int argc, char **argv)
     struct kb_recorder_conf conf = {
         .dir = argv[1],
         .segment_ms = 4000,
-        .format = KB_REC_FMP4,
+        .format = KB_RECORDER_FMP4,
         .queue_bytes = 64u << 20,
         .thumb_interval_ms = 0,
         .export_mp4 = 1,
@@ -335,7 +350,7 @@ static int cmd_record(int argc, char **argv)
     for (; i < argc && strncmp(argv[i], "--", 2) == 0; i += 2) {
         const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : "";
         if (strcmp(o, "--format") == 0)
-            conf.format = strcmp(v, "mpegts") == 0 ? KB_REC_MPEGTS : KB_REC_FMP4;
+            conf.format = strcmp(v, "mpegts") == 0 ? KB_RECORDER_MPEGTS : KB_RECORDER_FMP4;
         else if (strcmp(o, "--segment") == 0)
             conf.segment_ms = (uint32_t)atoi(v);
         else if (strcmp(o, "--thumb") == 0)
@@ -380,12 +395,12 @@ static int cmd_record(int argc, char **argv)
         fprintf(stderr, "kb_recorder_new: %s\n", strerror(-err));
         return 1;
     }
-    struct kb_rec_stream *s = kb_recorder_stream(r, stream, NULL);
+    struct kb_recorder_stream *s = stream_get(r, stream, NULL);
     if (!s) {
         kb_recorder_free(r);
         return 1;
     }
-    kb_rec_begin(s);
+    kb_recorder_stream_begin(s);
     uint32_t last = offset;
     int have_last = 0;
     int64_t t0 = now_us();
@@ -397,7 +412,7 @@ static int cmd_record(int argc, char **argv)
             return 1;
         }
         if (f > i) {
-            kb_rec_gap(s);
+            kb_recorder_stream_gap(s);
             if (snap) {
                 wait_idle(s);
                 printf("snap=%d\n", target_duration(conf.dir, s));
@@ -431,7 +446,7 @@ static int cmd_record(int argc, char **argv)
             }
             last = m->timestamp;
             have_last = 1;
-            kb_rec_msg(s, m);
+            kb_recorder_stream_msg(s, m);
             kb_msg_unref(m);
         }
         flv_close(&flv);
@@ -447,7 +462,7 @@ static int cmd_record(int argc, char **argv)
     print_status(s, "live");
     if (snap)
         printf("snap=%d\n", target_duration(conf.dir, s));
-    kb_rec_end(s);
+    kb_recorder_stream_end(s);
     wait_idle(s);
     print_status(s, "end");
     wait_jobs(r);
@@ -478,7 +493,7 @@ static int cmd_cliexport(int argc, char **argv)
         slow_export_us = (unsigned)atoi(argv[2]) * 1000;
         kb__export_hook = slow_export;
     }
-    int err = kb_recording_export(argv[1], log_cb);
+    int err = kb_recorder_export_dir(argv[1], log_cb);
     printf("export=%d\n", err);
     return err == 0 ? 0 : 1;
 }
@@ -526,37 +541,37 @@ static int cmd_retention(int argc, char **argv)
     if (argc < 5)
         return 2;
     struct kb_recorder_conf conf = {.dir = argv[1], .log = log_cb, .export_mp4 = 0};
-    struct kb_rec_limits lim = {strtoull(argv[3], NULL, 10), strtoull(argv[4], NULL, 10)};
+    struct kb_recorder_limits lim = {strtoull(argv[3], NULL, 10), strtoull(argv[4], NULL, 10)};
     struct kb_recorder *r;
     if (kb_recorder_new(&conf, &r) < 0)
         return 1;
     if (argc < 6) {
         /* Retention runs when the stream's handle is made. */
-        kb_recorder_stream(r, argv[2], &lim);
+        stream_get(r, argv[2], &lim);
         wait_jobs(r);
         kb_recorder_free(r);
         return 0;
     }
     /* A live recording, then new limits (as a config reload would bring):
      * the older ones go, the live one stays. */
-    struct kb_rec_stream *s = kb_recorder_stream(r, argv[2], NULL);
+    struct kb_recorder_stream *s = stream_get(r, argv[2], NULL);
     struct flv flv;
     if (!s || flv_open(&flv, argv[5]) < 0) {
         kb_recorder_free(r);
         return 1;
     }
-    kb_rec_begin(s);
+    kb_recorder_stream_begin(s);
     struct kb_msg *m;
     while ((m = flv_next(&flv, 0))) {
         int stop = m->timestamp > 5000;
-        kb_rec_msg(s, m);
+        kb_recorder_stream_msg(s, m);
         kb_msg_unref(m);
         if (stop)
             break;
     }
     flv_close(&flv);
     wait_idle(s);
-    kb_recorder_stream(r, argv[2], &lim);
+    stream_get(r, argv[2], &lim);
     wait_jobs(r);
     kb_recorder_free(r); /* shutdown: the live one completes, no retention */
     return 0;
@@ -587,14 +602,14 @@ static void unit_names(const char *dir)
     const char *bad[] = {"",    ".",    "..",        "a/b",     "../x",
                          "x\n", "a\\b", "tab\tname", "del\x7f", longname};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        struct kb_rec_stream *s = kb_recorder_stream(r, bad[i], NULL);
+        struct kb_recorder_stream *s = stream_get(r, bad[i], NULL);
         CHECK(s == NULL);
-        kb_rec_begin(s); /* NULL handles are ignored */
-        kb_rec_end(s);
+        kb_recorder_stream_begin(s); /* NULL handles are ignored */
+        kb_recorder_stream_end(s);
     }
     longname[64] = 0; /* 64 bytes is allowed */
-    CHECK(kb_recorder_stream(r, longname, NULL) != NULL);
-    CHECK(kb_recorder_stream(r, "..hidden-but-fine", NULL) != NULL);
+    CHECK(stream_get(r, longname, NULL) != NULL);
+    CHECK(stream_get(r, "..hidden-but-fine", NULL) != NULL);
     const char *bad_rec[] = {"../x", "a/../b", "a/b/c", "a", "/a/b", "a/", "a/..", "./b"};
     for (size_t i = 0; i < sizeof(bad_rec) / sizeof(bad_rec[0]); i++)
         CHECK_EQ(kb_recorder_export(r, bad_rec[i], NULL, NULL), -EINVAL);
@@ -613,7 +628,7 @@ static void unit_queue(const char *dir, const char *flv_path)
         .dir = dir, .segment_ms = 4000, .queue_bytes = bound, .log = log_cb, .export_mp4 = 0};
     struct kb_recorder *r;
     CHECK_EQ(kb_recorder_new(&conf, &r), 0);
-    struct kb_rec_stream *s = kb_recorder_stream(r, "queue", NULL);
+    struct kb_recorder_stream *s = stream_get(r, "queue", NULL);
     CHECK(s != NULL);
     struct flv flv;
     if (!s || flv_open(&flv, flv_path) < 0) {
@@ -621,11 +636,11 @@ static void unit_queue(const char *dir, const char *flv_path)
         kb_recorder_free(r);
         return;
     }
-    struct kb_rec_status st;
-    kb_rec_status(s, &st);
-    CHECK_EQ(st.state, KB_REC_IDLE);
+    struct kb_recorder_status st;
+    kb_recorder_stream_status(s, &st);
+    CHECK_EQ(st.state, KB_RECORDER_IDLE);
     kb__recorder_hold(r, 1);
-    kb_rec_begin(s);
+    kb_recorder_stream_begin(s);
     struct kb_msg *m, *vhdr = NULL;
     int held = 1;
     while ((m = flv_next(&flv, 0))) {
@@ -633,21 +648,21 @@ static void unit_queue(const char *dir, const char *flv_path)
             vhdr = kb_msg_ref(m);
         uint32_t ts = m->timestamp;
         int key = (m->flags & KB_MSGF_KEY) != 0;
-        kb_rec_msg(s, m);
+        kb_recorder_stream_msg(s, m);
         kb_msg_unref(m);
         if (held && ts > 12000) {
-            kb_rec_status(s, &st);
+            kb_recorder_stream_status(s, &st);
             CHECK(st.dropped > 0);
-            CHECK(kb__queued_bytes(s) <= bound);
+            CHECK(kb__recorder_stream_queued(s) <= bound);
             /* A sequence header is never skipped, even over the bound. */
-            uint64_t before = kb__queued_bytes(s);
-            kb_rec_msg(s, vhdr);
-            CHECK_EQ(kb__queued_bytes(s), before + vhdr->len);
+            uint64_t before = kb__recorder_stream_queued(s);
+            kb_recorder_stream_msg(s, vhdr);
+            CHECK_EQ(kb__recorder_stream_queued(s), before + vhdr->len);
             kb__recorder_hold(r, 0);
             held = 0;
             wait_idle(s);
-            kb_rec_status(s, &st);
-            CHECK_EQ(st.state, KB_REC_RECORDING);
+            kb_recorder_stream_status(s, &st);
+            CHECK_EQ(st.state, KB_RECORDER_RECORDING);
             CHECK(st.dir[0] != 0);
         }
         /* Once released, the worker keeps up when fed at a sane pace. */
@@ -657,13 +672,13 @@ static void unit_queue(const char *dir, const char *flv_path)
     kb_msg_unref(vhdr);
     flv_close(&flv);
     uint64_t dropped;
-    kb_rec_status(s, &st);
+    kb_recorder_stream_status(s, &st);
     dropped = st.dropped;
     CHECK(dropped > 0);
-    kb_rec_end(s);
+    kb_recorder_stream_end(s);
     wait_idle(s);
-    kb_rec_status(s, &st);
-    CHECK_EQ(st.state, KB_REC_IDLE);
+    kb_recorder_stream_status(s, &st);
+    CHECK_EQ(st.state, KB_RECORDER_IDLE);
     kb_recorder_free(r);
     printf("queue_dropped=%llu\n", (unsigned long long)dropped);
 }
@@ -685,7 +700,7 @@ static int cmd_garbage(int argc, char **argv)
     struct kb_recorder *r;
     if (kb_recorder_new(&conf, &r) < 0)
         return 1;
-    struct kb_rec_stream *s = kb_recorder_stream(r, "garbage", NULL);
+    struct kb_recorder_stream *s = stream_get(r, "garbage", NULL);
     static const uint8_t heads[][5] = {
         {0x17, 0, 0, 0, 0},         /* AVC sequence header */
         {0x17, 1, 0, 0, 0},         /* AVC keyframe */
@@ -704,7 +719,7 @@ static int cmd_garbage(int argc, char **argv)
                                    0x42, 0xc0, 0x1e, 1,    0,    2,    0x68, 0xce};
     static const uint8_t asc[] = {0x12, 0x10};
     uint32_t ts = 0;
-    kb_rec_begin(s);
+    kb_recorder_stream_begin(s);
     for (int i = 0; i < 3000; i++) {
         seed = seed * 1103515245u + 12345u;
         unsigned h = (seed >> 8) % (sizeof(heads) / sizeof(heads[0]));
@@ -725,12 +740,12 @@ static int cmd_garbage(int argc, char **argv)
         if (!m)
             break;
         kb_flv_classify(m);
-        kb_rec_msg(s, m);
+        kb_recorder_stream_msg(s, m);
         kb_msg_unref(m);
         if (i % 1000 == 999)
-            kb_rec_gap(s);
+            kb_recorder_stream_gap(s);
     }
-    kb_rec_end(s);
+    kb_recorder_stream_end(s);
     wait_idle(s);
     wait_jobs(r);
     kb_recorder_free(r);
@@ -739,7 +754,7 @@ static int cmd_garbage(int argc, char **argv)
 
 /* Feed `path` to stream s as fast as the queue takes it (up to limit_ms of
  * media, 0 = all). */
-static int feed(struct kb_rec_stream *s, const char *path, uint32_t limit_ms)
+static int feed(struct kb_recorder_stream *s, const char *path, uint32_t limit_ms)
 {
     struct flv flv;
     if (flv_open(&flv, path) < 0)
@@ -748,7 +763,7 @@ static int feed(struct kb_rec_stream *s, const char *path, uint32_t limit_ms)
     while ((m = flv_next(&flv, 0))) {
         int stop = limit_ms && m->timestamp > limit_ms;
         if (!stop)
-            kb_rec_msg(s, m);
+            kb_recorder_stream_msg(s, m);
         kb_msg_unref(m);
         if (stop)
             break;
@@ -772,37 +787,37 @@ static int cmd_slowexport(int argc, char **argv)
     struct kb_recorder *r;
     if (kb_recorder_new(&conf, &r) < 0)
         return 1;
-    struct kb_rec_stream *a = kb_recorder_stream(r, "long", NULL);
-    struct kb_rec_stream *b = kb_recorder_stream(r, "other", NULL);
-    kb_rec_begin(a);
+    struct kb_recorder_stream *a = stream_get(r, "long", NULL);
+    struct kb_recorder_stream *b = stream_get(r, "other", NULL);
+    kb_recorder_stream_begin(a);
     if (!a || !b || feed(a, argv[2], 10000) < 0) {
         kb_recorder_free(r);
         return 1;
     }
     wait_idle(a);
-    kb_rec_end(a);
+    kb_recorder_stream_end(a);
     int64_t deadline = now_us() + 10 * 1000000;
     while (atomic_load(&export_packets) == 0 && now_us() < deadline)
         usleep(1000);
     CHECK(atomic_load(&export_packets) > 0); /* the export runs */
     int64_t t0 = now_us();
-    kb_rec_begin(b);
+    kb_recorder_stream_begin(b);
     if (feed(b, argv[2], 0) < 0) {
         kb_recorder_free(r);
         return 1;
     }
     /* 30 s of media: 7 segments complete, the 8th open. The worker needs
      * well under a second for that; give it five. */
-    struct kb_rec_status st;
+    struct kb_recorder_status st;
     deadline = now_us() + 5 * 1000000;
     do {
         usleep(10000);
-        kb_rec_status(b, &st);
-    } while ((kb__queued_bytes(b) > 0 || st.segments < 7) && now_us() < deadline);
+        kb_recorder_stream_status(b, &st);
+    } while ((kb__recorder_stream_queued(b) > 0 || st.segments < 7) && now_us() < deadline);
     printf("other.segments=%u\nother.ms=%lld\nexport.packets=%u\n", st.segments,
            (long long)((now_us() - t0) / 1000), atomic_load(&export_packets));
     CHECK_EQ(st.segments, 7);
-    CHECK_EQ(kb__queued_bytes(b), 0);
+    CHECK_EQ(kb__recorder_stream_queued(b), 0);
     t0 = now_us();
     kb_recorder_free(r);
     long long free_ms = (long long)((now_us() - t0) / 1000);
@@ -826,37 +841,37 @@ static int cmd_retoff(int argc, char **argv)
     struct kb_recorder *r;
     if (kb_recorder_new(&conf, &r) < 0)
         return 1;
-    static const struct kb_rec_limits keep_nothing = {.max_bytes = 1}, off;
-    struct kb_rec_stream *a = kb_recorder_stream(r, "a", NULL);
-    struct kb_rec_stream *b = kb_recorder_stream(r, "b", &keep_nothing);
+    static const struct kb_recorder_limits keep_nothing = {.max_bytes = 1}, off;
+    struct kb_recorder_stream *a = stream_get(r, "a", NULL);
+    struct kb_recorder_stream *b = stream_get(r, "b", &keep_nothing);
     if (!a || !b) {
         kb_recorder_free(r);
         return 1;
     }
-    kb__jobs_wait(kb__jobs(r));
+    kb__recorder_wait_jobs(r);
     slow_export_us = 5000;
     kb__export_hook = slow_export;
-    kb_rec_begin(a);
+    kb_recorder_stream_begin(a);
     if (feed(a, argv[2], 5000) < 0) {
         kb_recorder_free(r);
         return 1;
     }
     wait_idle(a);
-    kb_rec_end(a);
-    kb_rec_begin(b);
+    kb_recorder_stream_end(a);
+    kb_recorder_stream_begin(b);
     if (feed(b, argv[2], 3000) < 0) {
         kb_recorder_free(r);
         return 1;
     }
     wait_idle(b);
-    struct kb_rec_status st;
-    kb_rec_status(b, &st);
+    struct kb_recorder_status st;
+    kb_recorder_stream_status(b, &st);
     char rel[512];
     snprintf(rel, sizeof(rel), "%s", st.dir);
-    kb_rec_end(b);
+    kb_recorder_stream_end(b);
     wait_idle(b);
-    kb_recorder_stream(r, "b", &off); /* the reload */
-    kb__jobs_wait(kb__jobs(r));
+    stream_get(r, "b", &off); /* the reload */
+    kb__recorder_wait_jobs(r);
     char path[4200];
     snprintf(path, sizeof(path), "%s/%s", argv[1], rel);
     struct stat sb;
@@ -891,7 +906,7 @@ static int cmd_tmprace(int argc, char **argv)
     }
     int fails = 0;
     for (int i = 0; i < n; i++)
-        fails += kb__write_atomic(path, "{}", 2) < 0;
+        fails += kb__write_atomic(path, "{}", 2, 0) < 0;
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
     printf("writes=%d\nfailed=%d\n", n, fails);

@@ -1,9 +1,10 @@
 /* kebun: the relay's side of recording. Each stream with `record = on`
- * gets a sink that hands the recorder (recorder/, its own thread) the same
+ * gets a sink that hands the recorder (recorder/, its own threads) the same
  * shared messages the players get, and tells it when a broadcast begins,
  * pauses (publisher gone, grace running) and ends. Nothing here waits on
- * the disk: kb_rec_msg only takes a reference and queues it. */
-#include "record.h"
+ * the disk or on a lock: kb_recorder_stream_msg takes a reference and
+ * appends it to the stream's lock-free queue. */
+#include "recsink.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -12,47 +13,47 @@
 #include "log.h"
 #include "server.h"
 
-struct kb_rec_sink {
+struct kb__recsink {
     struct kb_sink sink;
-    struct kb_rec_stream *rs;
+    struct kb_recorder_stream *rs;
     int active; ///< a broadcast is being recorded
-    struct kb_rec_sink *next;
+    struct kb__recsink *next;
 };
 
-static struct kb_rec_sink *rec_of(struct kb_sink *k)
+static struct kb__recsink *rec_of(struct kb_sink *k)
 {
-    return (struct kb_rec_sink *)((char *)k - offsetof(struct kb_rec_sink, sink));
+    return (struct kb__recsink *)((char *)k - offsetof(struct kb__recsink, sink));
 }
 
 static void rec_msg(struct kb_sink *k, struct kb_msg *m)
 {
-    struct kb_rec_sink *r = rec_of(k);
+    struct kb__recsink *r = rec_of(k);
     if (r->active)
-        kb_rec_msg(r->rs, m);
+        kb_recorder_stream_msg(r->rs, m);
 }
 
 static void rec_publish(struct kb_sink *k, int resumed)
 {
-    struct kb_rec_sink *r = rec_of(k);
+    struct kb__recsink *r = rec_of(k);
     /* A publisher returning within the grace period continues the same
      * recording; anything else is a new broadcast. */
     if (!resumed || !r->active)
-        kb_rec_begin(r->rs);
+        kb_recorder_stream_begin(r->rs);
     r->active = 1;
 }
 
 static void rec_unpublish(struct kb_sink *k)
 {
-    struct kb_rec_sink *r = rec_of(k);
+    struct kb__recsink *r = rec_of(k);
     if (r->active)
-        kb_rec_gap(r->rs);
+        kb_recorder_stream_gap(r->rs);
 }
 
 static void rec_end(struct kb_sink *k)
 {
-    struct kb_rec_sink *r = rec_of(k);
+    struct kb__recsink *r = rec_of(k);
     if (r->active)
-        kb_rec_end(r->rs);
+        kb_recorder_stream_end(r->rs);
     r->active = 0;
 }
 
@@ -72,24 +73,31 @@ static void rec_log(int level, const char *stream, const char *fmt, va_list ap)
     kb_vlog((enum kb_log_level)level, stream, NULL, fmt, ap);
 }
 
-static struct kb_rec_sink *find(struct kb_server *srv, struct kb_stream *st)
+static struct kb__recsink *find(struct kb_server *srv, struct kb_stream *st)
 {
-    for (struct kb_rec_sink *r = srv->rec_sinks; r; r = r->next)
+    for (struct kb__recsink *r = srv->rec_sinks; r; r = r->next)
         if (r->sink.stream == st)
             return r;
     return NULL;
 }
 
-int kb_record_start(struct kb_server *srv)
+static enum kb_recorder_fsync fsync_of(const struct kb_config *c)
+{
+    return c->fsync == KB_CONF_FSYNC_SEGMENT ? KB_RECORDER_FSYNC_SEGMENT : KB_RECORDER_FSYNC_OFF;
+}
+
+int kb__recsink_start(struct kb_server *srv)
 {
     const struct kb_config *c = srv->conf;
     struct kb_recorder_conf rc = {
         .dir = c->recordings,
         .segment_ms = (uint32_t)c->segment_duration,
-        .format = c->record_format == KB_CONF_REC_MPEGTS ? KB_REC_MPEGTS : KB_REC_FMP4,
+        .format = c->record_format == KB_CONF_REC_MPEGTS ? KB_RECORDER_MPEGTS : KB_RECORDER_FMP4,
         .queue_bytes = c->record_queue,
         .thumb_interval_ms = (uint32_t)c->thumbnail_interval,
         .export_mp4 = c->export_mp4,
+        .fsync = fsync_of(c),
+        .shutdown_timeout_ms = (uint32_t)c->shutdown_timeout,
         .log = rec_log,
     };
     int r = kb_recorder_new(&rc, &srv->recorder);
@@ -98,13 +106,13 @@ int kb_record_start(struct kb_server *srv)
                strerror(-r));
         return r;
     }
-    return kb_record_sync(srv);
+    return kb__recsink_sync(srv);
 }
 
 /* Attach a sink to its stream; a stream already live starts recording at
  * once, from the cached metadata, sequence headers and GOP, as a player
  * joining late would (the recorder waits for sequence headers). */
-static void rec_attach(struct kb_stream *st, struct kb_rec_sink *r)
+static void rec_attach(struct kb_stream *st, struct kb__recsink *r)
 {
     kb_stream_attach(st, &r->sink);
     if (st->bcast != KB_BC_LIVE)
@@ -114,18 +122,17 @@ static void rec_attach(struct kb_stream *st, struct kb_rec_sink *r)
     kb_log(KB_LOG_INFO, st->name, NULL, "recording starts mid-broadcast (record switched on)");
 }
 
-int kb_record_sync(struct kb_server *srv)
+int kb__recsink_sync(struct kb_server *srv)
 {
+    kb_recorder_reload(srv->recorder, fsync_of(srv->conf), (uint32_t)srv->conf->shutdown_timeout);
     for (struct kb_stream *st = srv->hub.streams; st; st = st->next) {
         const struct kb_stream_conf *sc = kb_config_stream_by_name(srv->conf, st->name);
-        struct kb_rec_sink *r = find(srv, st);
+        struct kb__recsink *r = find(srv, st);
         int want = sc && sc->record;
         if (want) {
-            /* For a stream the recorder knows, this applies new retention
-             * limits (a reload) at once. */
-            struct kb_rec_limits lim = {.max_age_ms = sc->retention_age,
-                                        .max_bytes = sc->retention_size};
-            struct kb_rec_stream *rs = kb_recorder_stream(srv->recorder, st->name, &lim);
+            struct kb_recorder_limits lim = {.max_age_ms = sc->retention_age,
+                                             .max_bytes = sc->retention_size};
+            struct kb_recorder_stream *rs = kb_recorder_stream_get(srv->recorder, st->name);
             if (!rs) {
                 kb_log(KB_LOG_ERROR, st->name, NULL, "not recorded (name refused by the "
                                                      "recorder)");
@@ -140,6 +147,9 @@ int kb_record_sync(struct kb_server *srv)
                 r->next = srv->rec_sinks;
                 srv->rec_sinks = r;
             }
+            /* A retention pass with these limits (new ones, after a
+             * reload) runs at once, sparing the live recording. */
+            kb_recorder_stream_limits(rs, &lim);
             if (!r->sink.stream)
                 rec_attach(st, r);
         } else if (r && r->sink.stream) {
@@ -150,29 +160,31 @@ int kb_record_sync(struct kb_server *srv)
     return 0;
 }
 
-void kb_record_status(struct kb_server *srv, struct kb_stream *st, struct kb_rec_status *out)
+void kb__recsink_status(struct kb_server *srv, struct kb_stream *st,
+                        struct kb_recorder_status *out)
 {
-    struct kb_rec_sink *r = find(srv, st);
+    struct kb__recsink *r = find(srv, st);
     if (r && r->sink.stream)
-        kb_rec_status(r->rs, out);
+        kb_recorder_stream_status(r->rs, out);
     else
         memset(out, 0, sizeof(*out));
 }
 
-void kb_record_stop(struct kb_server *srv)
+void kb__recsink_stop(struct kb_server *srv)
 {
     /* Broadcasts have ended (the hub told the sinks); finishing the open
-     * recordings and joining the thread happens in kb_recorder_free. */
-    for (struct kb_rec_sink *r = srv->rec_sinks; r; r = r->next)
+     * recordings, waiting for their exports and joining the threads happens
+     * in kb_recorder_free. */
+    for (struct kb__recsink *r = srv->rec_sinks; r; r = r->next)
         kb_stream_detach(&r->sink);
 }
 
-void kb_record_free(struct kb_server *srv)
+void kb__recsink_free(struct kb_server *srv)
 {
     kb_recorder_free(srv->recorder);
     srv->recorder = NULL;
     while (srv->rec_sinks) {
-        struct kb_rec_sink *r = srv->rec_sinks;
+        struct kb__recsink *r = srv->rec_sinks;
         srv->rec_sinks = r->next;
         free(r);
     }
