@@ -17,6 +17,12 @@
  *       --uid N (run as this user: permission tests when started as root)
  *       --snap 1 (after each publisher gap print the playlist's
  *                 EXT-X-TARGETDURATION as snap=N)
+ *       --fsync 0|1 (fsync = segment)  --shutdown-timeout MS
+ *       --trace-sync 1 (print "sync PATH" / "rename FROM TO" lines)
+ *       --stop open|ended (no waiting for the jobs: kb_recorder_free right
+ *                 away, with the recording still open or its end queued;
+ *                 prints free.ms)
+ *       prints record.ms: from the first message until the end is written
  *   rec_tool recover DIR [export]         the start-up recovery pass (and the
  *                                         exports it finds due), then exit
  *   rec_tool export DIR STREAM/RECORDING  kb_recorder_export, waits for it
@@ -27,6 +33,7 @@
  *   rec_tool slowexport DIR FLV           a long export on the job thread does
  *                                         not hold up another stream; shutdown
  *                                         does not wait for it
+ *   rec_tool nolock DIR FLV               kb_recorder_stream_msg takes no lock
  *
  * Log lines go to stderr as "LEVEL stream=NAME text"; `record` prints the
  * final status on stdout as key=value lines.
@@ -34,6 +41,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdarg.h>
@@ -327,6 +335,64 @@ static int target_duration(const char *root, struct kb_recorder_stream *s)
     return t;
 }
 
+/* ---- no lock on the loop thread ----------------------------------------- */
+
+/* rec_tool is linked with --wrap=pthread_mutex_lock,--wrap=sem_post
+ * (tests/recorder/meson.build): every call the recorder's code makes goes
+ * through these, and they count the ones made while `counting` is set on
+ * the calling thread. */
+int __real_pthread_mutex_lock(pthread_mutex_t *m);
+int __wrap_pthread_mutex_lock(pthread_mutex_t *m);
+int __real_sem_post(sem_t *sem);
+int __wrap_sem_post(sem_t *sem);
+
+static _Thread_local int counting;
+static _Thread_local unsigned long counted_locks, counted_posts;
+
+int __wrap_pthread_mutex_lock(pthread_mutex_t *m)
+{
+    counted_locks += counting;
+    return __real_pthread_mutex_lock(m);
+}
+
+int __wrap_sem_post(sem_t *sem)
+{
+    counted_posts += counting;
+    return __real_sem_post(sem);
+}
+
+/* --trace-sync 1: every fsync (with the path of its descriptor) and every
+ * rename, in the order the recorder makes them, as "sync PATH" and
+ * "rename FROM TO" lines on stderr; test_recorder.py checks that a file is
+ * on the disk before anything lists it. */
+int __real_fsync(int fd);
+int __wrap_fsync(int fd);
+int __real_rename(const char *from, const char *to);
+int __wrap_rename(const char *from, const char *to);
+
+static atomic_int trace_sync;
+
+int __wrap_fsync(int fd)
+{
+    int r = __real_fsync(fd);
+    if (atomic_load(&trace_sync)) {
+        char link[64], path[4096];
+        snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+        ssize_t n = readlink(link, path, sizeof(path) - 1);
+        path[n > 0 ? n : 0] = 0;
+        fprintf(stderr, "sync %s\n", path);
+    }
+    return r;
+}
+
+int __wrap_rename(const char *from, const char *to)
+{
+    int r = __real_rename(from, to);
+    if (atomic_load(&trace_sync))
+        fprintf(stderr, "rename %s %s\n", from, to);
+    return r;
+}
+
 static int cmd_record(int argc, char **argv)
 {
     if (argc < 3) {
@@ -345,7 +411,7 @@ static int cmd_record(int argc, char **argv)
     const char *stream = argv[2];
     double pace = 0;
     uint32_t offset = 0, limit_ms = 0, first_ms = 0;
-    int end = 1, snap = 0;
+    int end = 1, snap = 0, stop = 0;
     int i = 3;
     for (; i < argc && strncmp(argv[i], "--", 2) == 0; i += 2) {
         const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : "";
@@ -371,6 +437,14 @@ static int cmd_record(int argc, char **argv)
             end = 0, i--;
         else if (strcmp(o, "--snap") == 0)
             snap = atoi(v);
+        else if (strcmp(o, "--fsync") == 0)
+            conf.fsync = atoi(v) ? KB_RECORDER_FSYNC_SEGMENT : KB_RECORDER_FSYNC_OFF;
+        else if (strcmp(o, "--trace-sync") == 0)
+            atomic_store(&trace_sync, atoi(v));
+        else if (strcmp(o, "--shutdown-timeout") == 0)
+            conf.shutdown_timeout_ms = (uint32_t)atoi(v);
+        else if (strcmp(o, "--stop") == 0)
+            stop = strcmp(v, "open") == 0 ? 1 : strcmp(v, "ended") == 0 ? 2 : -1;
         else if (strcmp(o, "--slow-export") == 0) {
             slow_export_us = (unsigned)atoi(v) * 1000;
             kb__export_hook = slow_export;
@@ -462,8 +536,20 @@ static int cmd_record(int argc, char **argv)
     print_status(s, "live");
     if (snap)
         printf("snap=%d\n", target_duration(conf.dir, s));
+    if (stop) {
+        /* A shutdown: kb_recorder_free closes what is open (open), or
+         * finds the end queued (ended), and waits for the exports up to
+         * the shutdown timeout, without our waiting for the jobs first. */
+        if (stop == 2)
+            kb_recorder_stream_end(s);
+        int64_t t0_free = now_us();
+        kb_recorder_free(r);
+        printf("free.ms=%lld\n", (long long)((now_us() - t0_free) / 1000));
+        return stop < 0 ? 2 : 0;
+    }
     kb_recorder_stream_end(s);
     wait_idle(s);
+    printf("record.ms=%lld\n", (long long)((now_us() - t0) / 1000));
     print_status(s, "end");
     wait_jobs(r);
     kb_recorder_free(r);
@@ -681,6 +767,67 @@ static void unit_queue(const char *dir, const char *flv_path)
     CHECK_EQ(st.state, KB_RECORDER_IDLE);
     kb_recorder_free(r);
     printf("queue_dropped=%llu\n", (unsigned long long)dropped);
+}
+
+/* Feed `path` to s (worker held) until the keyframe gate has skipped
+ * something: the queue is full. */
+static int fill(struct kb_recorder_stream *s, const char *path)
+{
+    struct flv flv;
+    if (flv_open(&flv, path) < 0)
+        return -1;
+    struct kb_recorder_status st = {0};
+    struct kb_msg *m;
+    while (st.dropped == 0 && (m = flv_next(&flv, 0))) {
+        kb_recorder_stream_msg(s, m);
+        kb_msg_unref(m);
+        kb_recorder_stream_status(s, &st);
+    }
+    flv_close(&flv);
+    return st.dropped > 0 ? 0 : -1;
+}
+
+/* Control items go through a full queue, in order: an end sent while the
+ * gate skips media closes the recording; new retention limits sent while
+ * it skips apply at the next end (1 byte: both finished recordings go). */
+static void unit_control(const char *dir, const char *flv_path)
+{
+    struct kb_recorder_conf conf = {
+        .dir = dir, .segment_ms = 1000, .queue_bytes = 256 << 10, .log = log_cb, .export_mp4 = 0};
+    struct kb_recorder *r;
+    CHECK_EQ(kb_recorder_new(&conf, &r), 0);
+    struct kb_recorder_stream *s = stream_get(r, "ctl", NULL);
+    CHECK(s != NULL);
+    if (!s) {
+        kb_recorder_free(r);
+        return;
+    }
+    kb__recorder_hold(r, 1);
+    kb_recorder_stream_begin(s);
+    CHECK_EQ(fill(s, flv_path), 0);
+    kb_recorder_stream_end(s);
+    kb__recorder_hold(r, 0);
+    wait_idle(s);
+    struct kb_recorder_status st;
+    kb_recorder_stream_status(s, &st);
+    CHECK_EQ(st.state, KB_RECORDER_IDLE);
+    uint64_t dropped = st.dropped;
+    char sdir[4200];
+    snprintf(sdir, sizeof(sdir), "%s/ctl", dir);
+    CHECK_EQ(dir_entries(sdir), 1);
+    /* The second broadcast. */
+    kb__recorder_hold(r, 1);
+    kb_recorder_stream_begin(s);
+    CHECK_EQ(fill(s, flv_path), 0);
+    static const struct kb_recorder_limits one_byte = {.max_bytes = 1};
+    kb_recorder_stream_limits(s, &one_byte);
+    kb_recorder_stream_end(s);
+    kb__recorder_hold(r, 0);
+    wait_idle(s);
+    wait_jobs(r);
+    CHECK_EQ(dir_entries(sdir), 0);
+    kb_recorder_free(r);
+    printf("control_dropped=%llu\n", (unsigned long long)dropped);
 }
 
 /* Hostile input: random tag bodies behind plausible headers (sequence
@@ -914,6 +1061,70 @@ static int cmd_tmprace(int argc, char **argv)
     return failures ? 1 : 0;
 }
 
+/* The loop thread's per-message call takes no lock: a whole file is fed
+ * (the worker writing it meanwhile) and not one pthread_mutex_lock is
+ * counted inside kb_recorder_stream_msg; the worker is woken (sem_post)
+ * only when a megabyte waits. Then the same with the worker held, so the
+ * queue is full and the gate skips: still no lock. Prints the counts and
+ * the slowest call. */
+static int cmd_nolock(int argc, char **argv)
+{
+    if (argc < 3)
+        return 2;
+    struct kb_recorder_conf conf = {.dir = argv[1], .log = log_cb, .queue_bytes = 256 << 10};
+    struct kb_recorder *r;
+    if (kb_recorder_new(&conf, &r) < 0)
+        return 1;
+    struct kb_recorder_stream *s = kb_recorder_stream_get(r, "nolock");
+    struct flv flv;
+    if (!s || flv_open(&flv, argv[2]) < 0) {
+        kb_recorder_free(r);
+        return 1;
+    }
+    kb_recorder_stream_begin(s);
+    unsigned long msgs = 0;
+    uint64_t bytes = 0;
+    int64_t slowest = 0;
+    struct kb_msg *m;
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1) {
+            wait_idle(s);
+            kb__recorder_hold(r, 1);
+            flv_close(&flv);
+            if (flv_open(&flv, argv[2]) < 0)
+                break;
+        }
+        while ((m = flv_next(&flv, 30000 * (uint32_t)pass + 1))) {
+            int64_t t = now_us();
+            counting = 1;
+            kb_recorder_stream_msg(s, m);
+            counting = 0;
+            t = now_us() - t;
+            slowest = t > slowest ? t : slowest;
+            msgs++;
+            bytes += m->len;
+            kb_msg_unref(m);
+        }
+    }
+    flv_close(&flv);
+    struct kb_recorder_status st;
+    kb_recorder_stream_status(s, &st);
+    kb__recorder_hold(r, 0);
+    kb_recorder_stream_end(s);
+    wait_idle(s);
+    kb_recorder_free(r);
+    printf("msgs=%lu\nbytes=%llu\nlocks=%lu\nposts=%lu\nslowest_us=%lld\ndropped=%llu\n", msgs,
+           (unsigned long long)bytes, counted_locks, counted_posts, (long long)slowest,
+           (unsigned long long)st.dropped);
+    CHECK(msgs > 1000);
+    CHECK_EQ(counted_locks, 0);
+    CHECK(counted_posts <= bytes / (1024 * 1024) + 1);
+    CHECK(st.dropped > 0);
+    if (failures)
+        fprintf(stderr, "%d check(s) failed\n", failures);
+    return failures ? 1 : 0;
+}
+
 static int cmd_unit(int argc, char **argv)
 {
     if (argc < 3)
@@ -924,6 +1135,8 @@ static int cmd_unit(int argc, char **argv)
     unit_names(path);
     snprintf(path, sizeof(path), "%s/queue", argv[1]);
     unit_queue(path, argv[2]);
+    snprintf(path, sizeof(path), "%s/control", argv[1]);
+    unit_control(path, argv[2]);
     if (failures)
         fprintf(stderr, "%d check(s) failed\n", failures);
     return failures ? 1 : 0;
@@ -934,7 +1147,7 @@ int main(int argc, char **argv)
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (argc < 2) {
         fprintf(stderr, "usage: rec_tool record|recover|export|cliexport|retention|unit|garbage|"
-                        "slowexport ...\n");
+                        "slowexport|nolock ...\n");
         return 2;
     }
     const char *cmd = argv[1];
@@ -958,6 +1171,8 @@ int main(int argc, char **argv)
         return cmd_retoff(argc - 1, argv + 1);
     if (strcmp(cmd, "cliexport") == 0)
         return cmd_cliexport(argc - 1, argv + 1);
+    if (strcmp(cmd, "nolock") == 0)
+        return cmd_nolock(argc - 1, argv + 1);
     fprintf(stderr, "unknown command %s\n", cmd);
     return 2;
 }
