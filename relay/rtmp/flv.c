@@ -73,16 +73,35 @@ static int check_tracks(const uint8_t *p, size_t n, size_t o, int mt)
     return 0;
 }
 
+/* What each packet type carries, plus one (0: reserved, or a wrapper that
+ * is read past before). Legacy AVCPacketType 0-2 and AACPacketType 0-1
+ * mean what the E-RTMP types of the same numbers do. */
+static const uint8_t video_what[16] = {
+    [KB_FLV_VPT_SEQUENCE_START] = KB_FLV_CONFIG + 1,
+    [KB_FLV_VPT_CODED_FRAMES] = KB_FLV_MEDIA + 1,
+    [KB_FLV_VPT_SEQUENCE_END] = KB_FLV_END + 1,
+    [KB_FLV_VPT_CODED_FRAMES_X] = KB_FLV_MEDIA + 1,
+    [KB_FLV_VPT_METADATA] = KB_FLV_INFO + 1,
+    [KB_FLV_VPT_MPEG2TS_SEQUENCE_START] = KB_FLV_CONFIG + 1,
+};
+static const uint8_t audio_what[16] = {
+    [KB_FLV_APT_SEQUENCE_START] = KB_FLV_CONFIG + 1,
+    [KB_FLV_APT_CODED_FRAMES] = KB_FLV_MEDIA + 1,
+    [KB_FLV_APT_SEQUENCE_END] = KB_FLV_END + 1,
+    [KB_FLV_APT_MULTICHANNEL_CONFIG] = KB_FLV_LAYOUT + 1,
+};
+
 /* The part of an E-RTMP header that audio and video share, from byte 1 on:
- * ModEx prefixes, the Multitrack wrapper and the FourCC. `pkt` is byte 0's
- * packet type; `multitrack` and `modex` are that kind's values for them.
- * Sets t->packet_type, codec, multitrack, track_id, modex, *off (where the
- * first track's body starts) and *end (where it ends). 0 or -EINVAL. */
-static int ex_header(const uint8_t *p, size_t n, int pkt, int multitrack, int modex,
-                     struct kb_flv_tag *t, size_t *off, size_t *end)
+ * ModEx prefixes, a command (video), the Multitrack wrapper and the
+ * FourCC. Sets t->packet_type, codec, multitrack, track_id, modex, *off
+ * (where the first track's body starts) and *end (where it ends). 0 or
+ * -EINVAL. */
+static int ex_header(const uint8_t *p, size_t n, struct kb_flv_tag *t, size_t *off, size_t *end)
 {
+    const int multitrack = t->video ? KB_FLV_VPT_MULTITRACK : KB_FLV_APT_MULTITRACK;
+    int pkt = p[0] & 0x0f;
     size_t o = 1;
-    while (pkt == modex) {
+    while (pkt == KB_FLV_VPT_MODEX) { /* 7 for audio too */
         /* ModEx data of 1 to 256 bytes, or 1 to 65536 behind a 255. */
         if (o >= n)
             return -EINVAL;
@@ -114,7 +133,7 @@ static int ex_header(const uint8_t *p, size_t n, int pkt, int multitrack, int mo
             return -EINVAL;
         mt = p[o] >> 4;
         pkt = p[o++] & 0x0f;
-        if (mt > KB_FLV_MT_MANY_CODECS || pkt == multitrack || pkt == modex)
+        if (mt > KB_FLV_MT_MANY_CODECS || pkt == multitrack || pkt == KB_FLV_VPT_MODEX)
             return -EINVAL;
         t->multitrack = (uint8_t)(mt + 1);
     }
@@ -139,50 +158,45 @@ static int ex_header(const uint8_t *p, size_t n, int pkt, int multitrack, int mo
     return mt > KB_FLV_MT_ONE_TRACK ? check_tracks(p, n, *end, mt) : 0;
 }
 
-static int parse_ex_video(const uint8_t *p, size_t n, struct kb_flv_tag *t, size_t *off,
-                          size_t *end)
+/* Coded video frames: a keyframe or not, and for AVC/HEVC/VVC
+ * CodedFrames the composition time in front of the data. */
+static int video_frames(const uint8_t *p, struct kb_flv_tag *t, size_t *off, size_t end)
 {
-    int err = ex_header(p, n, p[0] & 0x0f, KB_FLV_VPT_MULTITRACK, KB_FLV_VPT_MODEX, t, off, end);
+    t->key = t->frame_type == KB_FLV_FRAME_KEY;
+    if (t->packet_type != KB_FLV_VPT_CODED_FRAMES || !has_cts(t->codec))
+        return 0;
+    if (*off + 3 > end)
+        return -EINVAL;
+    t->cts = si24(p + *off);
+    *off += 3;
+    return 0;
+}
+
+/* An E-RTMP audio or video tag. */
+static int parse_ex(const uint8_t *p, size_t n, struct kb_flv_tag *t, size_t *off, size_t *end)
+{
+    t->ex = 1;
+    int err = ex_header(p, n, t, off, end);
     if (err < 0)
         return err;
-    if (t->frame_type == KB_FLV_FRAME_COMMAND && t->packet_type != KB_FLV_VPT_METADATA) {
+    if (t->video && t->frame_type == KB_FLV_FRAME_COMMAND &&
+        t->packet_type != KB_FLV_VPT_METADATA) {
         t->what = KB_FLV_INFO;
         return 0;
     }
-    switch (t->packet_type) {
-    case KB_FLV_VPT_SEQUENCE_START:
-    case KB_FLV_VPT_MPEG2TS_SEQUENCE_START:
-        t->what = KB_FLV_CONFIG;
-        return 0;
-    case KB_FLV_VPT_CODED_FRAMES:
-        if (has_cts(t->codec)) {
-            if (*off + 3 > *end)
-                return -EINVAL;
-            t->cts = si24(p + *off);
-            *off += 3;
-        }
-        /* fall through */
-    case KB_FLV_VPT_CODED_FRAMES_X:
-        t->what = KB_FLV_MEDIA;
-        t->key = t->frame_type == KB_FLV_FRAME_KEY;
-        return 0;
-    case KB_FLV_VPT_SEQUENCE_END:
-        t->what = KB_FLV_END;
-        return 0;
-    case KB_FLV_VPT_METADATA:
-        t->what = KB_FLV_INFO;
-        return 0;
-    }
-    return -EINVAL; /* reserved */
+    int what = (t->video ? video_what : audio_what)[t->packet_type] - 1;
+    if (what < 0)
+        return -EINVAL; /* reserved */
+    t->what = (uint8_t)what;
+    return t->video && what == KB_FLV_MEDIA ? video_frames(p, t, off, *end) : 0;
 }
 
 static int parse_video(const uint8_t *p, size_t n, struct kb_flv_tag *t, size_t *off,
                        size_t *end)
 {
     if (p[0] & 0x80) {
-        t->ex = 1;
         t->frame_type = (p[0] >> 4) & 7;
-        return parse_ex_video(p, n, t, off, end);
+        return parse_ex(p, n, t, off, end);
     }
     t->frame_type = p[0] >> 4;
     t->codec = p[0] & 0x0f;
@@ -199,52 +213,25 @@ static int parse_video(const uint8_t *p, size_t n, struct kb_flv_tag *t, size_t 
         t->key = t->frame_type == KB_FLV_FRAME_KEY;
         return 0;
     }
-    if (n < 5)
+    /* AVCPacketType 0-2 and a composition time, always there. */
+    if (n < 5 || p[1] > KB_FLV_VPT_SEQUENCE_END)
         return -EINVAL;
     t->packet_type = p[1];
+    t->what = (uint8_t)(video_what[p[1]] - 1);
     *off = 5;
-    switch (p[1]) {
-    case KB_FLV_VPT_SEQUENCE_START:
-        t->what = KB_FLV_CONFIG;
-        return 0;
-    case KB_FLV_VPT_CODED_FRAMES:
-        t->what = KB_FLV_MEDIA;
+    if (t->what == KB_FLV_MEDIA) {
         t->key = t->frame_type == KB_FLV_FRAME_KEY;
         t->cts = si24(p + 2);
-        return 0;
-    case KB_FLV_VPT_SEQUENCE_END:
-        t->what = KB_FLV_END;
-        return 0;
     }
-    return -EINVAL;
+    return 0;
 }
 
 static int parse_audio(const uint8_t *p, size_t n, struct kb_flv_tag *t, size_t *off,
                        size_t *end)
 {
     int fmt = p[0] >> 4;
-    if (fmt == KB_FLV_AUDIO_EX) {
-        t->ex = 1;
-        int err = ex_header(p, n, p[0] & 0x0f, KB_FLV_APT_MULTITRACK, KB_FLV_APT_MODEX, t, off,
-                            end);
-        if (err < 0)
-            return err;
-        switch (t->packet_type) {
-        case KB_FLV_APT_SEQUENCE_START:
-            t->what = KB_FLV_CONFIG;
-            return 0;
-        case KB_FLV_APT_CODED_FRAMES:
-            t->what = KB_FLV_MEDIA;
-            return 0;
-        case KB_FLV_APT_SEQUENCE_END:
-            t->what = KB_FLV_END;
-            return 0;
-        case KB_FLV_APT_MULTICHANNEL_CONFIG:
-            t->what = KB_FLV_LAYOUT;
-            return 0;
-        }
-        return -EINVAL; /* reserved */
-    }
+    if (fmt == KB_FLV_AUDIO_EX)
+        return parse_ex(p, n, t, off, end);
     t->codec = (uint16_t)fmt;
     t->packet_type = KB_FLV_APT_CODED_FRAMES;
     t->what = KB_FLV_MEDIA;

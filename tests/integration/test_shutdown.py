@@ -11,27 +11,15 @@
   no recording.mp4, no temp file), and the next start makes it.
 """
 import glob
-import json
 import os
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import kbtest as t  # noqa: E402
+from test_recording import decode_errors, meta, recordings  # noqa: E402
 
 SLOW_MS = 400
-
-
-def recordings(kb):
-    return sorted(glob.glob(os.path.join(kb.dir, "recordings", "demo", "*Z")))
-
-
-def meta(rec):
-    try:
-        with open(os.path.join(rec, "meta.json")) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return {}
 
 
 def segments(rec):
@@ -53,11 +41,6 @@ def wait_segments(kb, n, timeout=20):
     return None
 
 
-def decodes(path):
-    r = t.run(["ffmpeg", "-v", "error", "-i", path, "-f", "null", "-"], timeout=120)
-    return r.returncode == 0 and not r.stderr.strip(), r.stderr.strip()[-500:]
-
-
 def check_closed(rec, what):
     with open(os.path.join(rec, "index.m3u8")) as f:
         pl = f.read()
@@ -66,8 +49,8 @@ def check_closed(rec, what):
     m = meta(rec)
     t.check(m.get("status") == "complete" and m.get("end"), what + ": meta.json complete, with "
             "its end time", (m.get("status"), m.get("end")), ("complete", "a time"))
-    ok, err = decodes(os.path.join(rec, "index.m3u8"))
-    t.check(ok, what + ": every listed segment decodes", err, "")
+    err = decode_errors(os.path.join(rec, "index.m3u8"))
+    t.check(err == "", what + ": every listed segment decodes", err[-500:], "")
     return m
 
 
@@ -81,8 +64,8 @@ def check_mp4(rec, what):
     d = float(info.get("format", {}).get("duration", 0) or 0)
     t.check(pl > 0 and abs(d - pl) < 0.2, what + ": recording.mp4 lasts as long as the playlist",
             d, pl)
-    ok, err = decodes(mp4)
-    t.check(ok, what + ": recording.mp4 decodes without an error", err, "")
+    err = decode_errors(mp4)
+    t.check(err == "", what + ": recording.mp4 decodes without an error", err[-500:], "")
 
 
 def waited():

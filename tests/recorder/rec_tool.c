@@ -82,6 +82,15 @@ static int failures;
         }                                                                                          \
     } while (0)
 
+/* The exit status of a command whose CHECKs ran: 1 (and how many failed)
+ * or 0. */
+static int verdict(void)
+{
+    if (failures)
+        fprintf(stderr, "%d check(s) failed\n", failures);
+    return failures ? 1 : 0;
+}
+
 __attribute__((format(printf, 3, 0))) static void log_cb(int level, const char *stream,
                                                          const char *fmt, va_list ap)
 {
@@ -970,9 +979,7 @@ static int cmd_slowexport(int argc, char **argv)
     long long free_ms = (long long)((now_us() - t0) / 1000);
     printf("free.ms=%lld\n", free_ms);
     CHECK(free_ms < 2000);
-    if (failures)
-        fprintf(stderr, "%d check(s) failed\n", failures);
-    return failures ? 1 : 0;
+    return verdict();
 }
 
 /* Stream "a" ends and its export crawls; stream "b" (keep nothing: 1 byte)
@@ -1027,9 +1034,7 @@ static int cmd_retoff(int argc, char **argv)
     CHECK(rel[0] != 0);
     CHECK(kept);
     kb_recorder_free(r);
-    if (failures)
-        fprintf(stderr, "%d check(s) failed\n", failures);
-    return failures ? 1 : 0;
+    return verdict();
 }
 
 /* A starting kebun's clean-up (kb__remove_temps, in a child, in a loop)
@@ -1058,7 +1063,7 @@ static int cmd_tmprace(int argc, char **argv)
     waitpid(pid, NULL, 0);
     printf("writes=%d\nfailed=%d\n", n, fails);
     CHECK_EQ(fails, 0);
-    return failures ? 1 : 0;
+    return verdict();
 }
 
 /* The loop thread's per-message call takes no lock: a whole file is fed
@@ -1120,9 +1125,7 @@ static int cmd_nolock(int argc, char **argv)
     CHECK_EQ(counted_locks, 0);
     CHECK(counted_posts <= bytes / (1024 * 1024) + 1);
     CHECK(st.dropped > 0);
-    if (failures)
-        fprintf(stderr, "%d check(s) failed\n", failures);
-    return failures ? 1 : 0;
+    return verdict();
 }
 
 static int cmd_unit(int argc, char **argv)
@@ -1137,9 +1140,7 @@ static int cmd_unit(int argc, char **argv)
     unit_queue(path, argv[2]);
     snprintf(path, sizeof(path), "%s/control", argv[1]);
     unit_control(path, argv[2]);
-    if (failures)
-        fprintf(stderr, "%d check(s) failed\n", failures);
-    return failures ? 1 : 0;
+    return verdict();
 }
 
 int main(int argc, char **argv)
@@ -1150,29 +1151,19 @@ int main(int argc, char **argv)
                         "slowexport|nolock ...\n");
         return 2;
     }
+    static const struct {
+        const char *name;
+        int (*run)(int argc, char **argv);
+    } cmds[] = {
+        {"record", cmd_record},         {"recover", cmd_recover},   {"export", cmd_export},
+        {"retention", cmd_retention},   {"unit", cmd_unit},         {"garbage", cmd_garbage},
+        {"slowexport", cmd_slowexport}, {"tmprace", cmd_tmprace},   {"retoff", cmd_retoff},
+        {"cliexport", cmd_cliexport},   {"nolock", cmd_nolock},
+    };
     const char *cmd = argv[1];
-    if (strcmp(cmd, "record") == 0)
-        return cmd_record(argc - 1, argv + 1);
-    if (strcmp(cmd, "recover") == 0)
-        return cmd_recover(argc - 1, argv + 1);
-    if (strcmp(cmd, "export") == 0)
-        return cmd_export(argc - 1, argv + 1);
-    if (strcmp(cmd, "retention") == 0)
-        return cmd_retention(argc - 1, argv + 1);
-    if (strcmp(cmd, "unit") == 0)
-        return cmd_unit(argc - 1, argv + 1);
-    if (strcmp(cmd, "garbage") == 0)
-        return cmd_garbage(argc - 1, argv + 1);
-    if (strcmp(cmd, "slowexport") == 0)
-        return cmd_slowexport(argc - 1, argv + 1);
-    if (strcmp(cmd, "tmprace") == 0)
-        return cmd_tmprace(argc - 1, argv + 1);
-    if (strcmp(cmd, "retoff") == 0)
-        return cmd_retoff(argc - 1, argv + 1);
-    if (strcmp(cmd, "cliexport") == 0)
-        return cmd_cliexport(argc - 1, argv + 1);
-    if (strcmp(cmd, "nolock") == 0)
-        return cmd_nolock(argc - 1, argv + 1);
+    for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+        if (strcmp(cmd, cmds[i].name) == 0)
+            return cmds[i].run(argc - 1, argv + 1);
     fprintf(stderr, "unknown command %s\n", cmd);
     return 2;
 }

@@ -41,20 +41,16 @@ static int call(const char *name, const char *path, int flags, va_list ap)
     return real ? real(path, flags, mode) : -1;
 }
 
-int open(const char *path, int flags, ...)
-{
-    va_list ap;
-    va_start(ap, flags);
-    int fd = call("open", path, flags, ap);
-    va_end(ap);
-    return fd;
-}
+/* open and open64 alike: the mode argument is passed on when there is one. */
+#define SLOW_OPEN(name)                                                                            \
+    int name(const char *path, int flags, ...)                                                     \
+    {                                                                                              \
+        va_list ap;                                                                                \
+        va_start(ap, flags);                                                                       \
+        int fd = call(#name, path, flags, ap);                                                     \
+        va_end(ap);                                                                                \
+        return fd;                                                                                 \
+    }
 
-int open64(const char *path, int flags, ...)
-{
-    va_list ap;
-    va_start(ap, flags);
-    int fd = call("open64", path, flags, ap);
-    va_end(ap);
-    return fd;
-}
+SLOW_OPEN(open)
+SLOW_OPEN(open64)

@@ -265,6 +265,18 @@ def check_export(d, rec):
     check(errs == "", "the export decodes cleanly", errs[:2000])
 
 
+def exported_at_next_start(root, *names):
+    """The start-up pass exports the recordings whose export was left due."""
+    p = tool("recover", root, "export")
+    for stream in names:
+        d = recordings(root, stream)[0]
+        m = meta(d)
+        check_eq((m["export"], m["export_pending"]), ("recording.mp4", False),
+                 stream + ": exported at the next start", p.stderr[-2000:])
+        check_export(d, streams(os.path.join(d, "index.m3u8"), count=True))
+        check_eq(temps(d), [], stream + ": no temp files")
+
+
 # ---- cases ------------------------------------------------------------------
 
 def case_fmp4():
@@ -628,14 +640,7 @@ def case_slow_export():
     check(re.search(r"stream=long export of \S+ stopped \(shutdown\)", p.stderr),
           "the cancelled export is logged", p.stderr[-2000:])
     # The next start exports both, from the backlog.
-    p = tool("recover", root, "export")
-    for stream in ("long", "other"):
-        d = recordings(root, stream)[0]
-        m = meta(d)
-        check_eq((m["export"], m["export_pending"]), ("recording.mp4", False),
-                 stream + ": exported at the next start", p.stderr[-2000:])
-        check_export(d, streams(os.path.join(d, "index.m3u8"), count=True))
-        check_eq(temps(d), [], stream + ": no temp files")
+    exported_at_next_start(root, "long", "other")
     check_eq(int(st["other.segments"]), 7, "other's segments while the export ran")
 
 
@@ -896,13 +901,7 @@ def case_shutdown():
     check_eq((m["status"], m["export_pending"]), ("complete", True), "shutdown_timeout 0")
     check("waiting up to" not in p.stderr, "no wait logged", shutdown_log(p))
     # The next start makes both.
-    p = tool("recover", root, "export")
-    for stream in ("short", "nowait"):
-        d = recordings(root, stream)[0]
-        m = meta(d)
-        check_eq((m["export"], m["export_pending"]), ("recording.mp4", False),
-                 stream + ": exported at the next start", p.stderr[-2000:])
-        check_export(d, streams(os.path.join(d, "index.m3u8"), count=True))
+    exported_at_next_start(root, "short", "nowait")
 
 
 def sync_events(stderr):

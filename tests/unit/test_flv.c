@@ -68,6 +68,11 @@ static int test_avc(void)
     ASSERT_OK(classify(KB_MSG_VIDEO, hevc_key, sizeof(hevc_key), V | KB_MSGF_KEY,
                        KB_FLV_VIDEO_HEVC_LEGACY, "legacy HEVC keyframe"));
     /* Other legacy codecs: keyframe from the frame type alone. */
+    /* Frame type 5 is a command, whatever byte follows: StartSeek (0) is
+     * no AVC sequence header and never replaces one. */
+    const uint8_t start_seek[] = {0x57, 0x00};
+    ASSERT_OK(classify(KB_MSG_VIDEO, start_seek, sizeof(start_seek), V, KB_FLV_VIDEO_AVC,
+                       "AVC command StartSeek"));
     const uint8_t vp6_key[] = {0x14, 0x00, 0x11};
     ASSERT_OK(classify(KB_MSG_VIDEO, vp6_key, sizeof(vp6_key), V | KB_MSGF_KEY, 4, "VP6 keyframe"));
     const uint8_t h263_inter[] = {0x22, 0x00};
@@ -118,6 +123,9 @@ static int test_ertmp_video(void)
     const uint8_t meta[] = {0x94, 'h', 'v', 'c', '1', 0x02, 0,   9,  'c',
                             'o',  'l', 'o', 'r', 'I', 'n',  'f', 'o'};
     ASSERT_OK(classify(KB_MSG_VIDEO, meta, sizeof(meta), V, KB_CODEC_HVC1, "HEVC Metadata"));
+    /* A command frame has no FourCC. */
+    const uint8_t cmd[] = {0xD0, 0x01};
+    ASSERT_OK(classify(KB_MSG_VIDEO, cmd, sizeof(cmd), V, 0, "E-RTMP command EndSeek"));
     const uint8_t ts_seq[] = {0x95, 'a', 'v', '0', '1', 0x80};
     ASSERT_OK(classify(KB_MSG_VIDEO, ts_seq, sizeof(ts_seq), V | KB_MSGF_SEQHDR, KB_CODEC_AV01,
                        "AV1 MPEG2TSSequenceStart"));
@@ -514,18 +522,6 @@ static int test_multichannel_after_sequence_start(void)
     return 0;
 }
 
-/* Legacy frame type 5 is a command, whatever byte follows: StartSeek (0)
- * is no AVC sequence header and never replaces one. */
-static int test_command_frames(void)
-{
-    const uint8_t start_seek[] = {0x57, 0x00};
-    ASSERT_OK(classify(KB_MSG_VIDEO, start_seek, sizeof(start_seek), V, KB_FLV_VIDEO_AVC,
-                       "AVC command StartSeek"));
-    const uint8_t ex_cmd[] = {0xD0, 0x01};
-    ASSERT_OK(classify(KB_MSG_VIDEO, ex_cmd, sizeof(ex_cmd), V, 0, "E-RTMP command EndSeek"));
-    return 0;
-}
-
 static int test_data_messages(void)
 {
     const uint8_t meta[] = {0x02, 0x00, 0x0A, 'o', 'n', 'M', 'e', 't', 'a', 'D', 'a',
@@ -654,7 +650,6 @@ int main(void)
     RUN(test_tag_truncated);
     RUN(test_tag_modex_long);
     RUN(test_multichannel_after_sequence_start);
-    RUN(test_command_frames);
     RUN(test_data_messages);
     RUN(test_too_short);
     RUN(test_cts);
