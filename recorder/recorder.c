@@ -53,7 +53,7 @@ struct kb_recorder_stream {
     struct kb__queue q;
     /* The producer (loop thread) only: */
     struct kb_gate gate;
-    int nomem; ///< the last message found no memory: skip until a keyframe
+    int nomem; ///< the last message found no memory: the next one starts a skip
     /* Written by the producer, read anywhere: */
     atomic_uint_least64_t drops;     ///< the gate's drop counter
     atomic_uint_least64_t drop_base; ///< its value when the broadcast began
@@ -164,21 +164,23 @@ void kb_recorder_stream_msg(struct kb_recorder_stream *s, struct kb_msg *m)
         return;
     struct kb_recorder *r = s->r;
     uint64_t queued = kb__queue_bytes(&s->q);
-    /* Past the item bound (a flood of tiny messages), or after memory ran
-     * out, the queue counts as full: the gate skips to a keyframe. */
-    if (s->nomem || kb__queue_items(&s->q) >= KB__QUEUE_ITEMS_MAX)
+    /* Past the item bound (a flood of tiny messages), or right after
+     * memory ran out, the queue counts as full: the gate skips to the next
+     * keyframe that fits. */
+    int nomem = s->nomem;
+    if (nomem || kb__queue_items(&s->q) >= KB__QUEUE_ITEMS_MAX)
         queued = UINT64_MAX;
+    s->nomem = 0;
     unsigned ev;
     int pass = kb_gate_admit(&s->gate, m, queued, r->queue_bytes, &ev);
     atomic_store_explicit(&s->drops, s->gate.drops, memory_order_relaxed);
-    if (ev & KB_GATE_EV_SKIP)
+    if ((ev & KB_GATE_EV_SKIP) && !nomem) /* out of memory was said already */
         kb__log(&r->env, KB__WARN, s->name,
                 "recorder queue full (%llu bytes wait for the disk): "
                 "skipping to the next keyframe",
                 (unsigned long long)kb__queue_bytes(&s->q));
     if (!pass)
         return;
-    s->nomem = 0;
     if (ev & KB_GATE_EV_RESUME) {
         /* The SKIP item goes first: it closes the segment where the media
          * written before the hole ends. */

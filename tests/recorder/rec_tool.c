@@ -4,9 +4,10 @@
  * the files it writes with ffprobe/ffmpeg.
  *
  *   rec_tool record DIR STREAM [options] FLV [FLV...]
- *       one broadcast; between two FLVs the publisher "leaves" (kb_rec_gap)
- *       and returns with the next file, its timestamps continuing 1 ms after
- *       the last, as the relay's timeline does.
+ *       one broadcast; between two FLVs the publisher "leaves"
+ *       (kb_recorder_stream_gap) and returns with the next file, its
+ *       timestamps continuing 1 ms after the last, as the relay's
+ *       timeline does.
  *       --format fmp4|mpegts  --segment MS  --thumb MS  --export 0|1
  *       --queue BYTES  --ts-offset N (added to every timestamp, mod 2^32)
  *       --pace X (X times real time; 0 = as fast as possible)
@@ -26,14 +27,17 @@
  *   rec_tool recover DIR [export]         the start-up recovery pass (and the
  *                                         exports it finds due), then exit
  *   rec_tool export DIR STREAM/RECORDING  kb_recorder_export, waits for it
- *   rec_tool cliexport RECDIR [SLOW_MS]   kb_recording_export (kebun --export)
+ *   rec_tool cliexport RECDIR [SLOW_MS]   kb_recorder_export_dir (kebun --export)
  *   rec_tool retention DIR STREAM MAX_AGE_MS MAX_BYTES [LIVE_FLV]
- *   rec_tool unit DIR FLV                 names, queue bound, status
+ *   rec_tool unit DIR FLV                 names, queue bound, control items
+ *                                         through a full queue, status
  *   rec_tool garbage DIR SEED             random tag bodies: no crash, no leak
  *   rec_tool slowexport DIR FLV           a long export on the job thread does
  *                                         not hold up another stream; shutdown
  *                                         does not wait for it
  *   rec_tool nolock DIR FLV               kb_recorder_stream_msg takes no lock
+ *   rec_tool nomem DIR FLV                malloc fails on the loop thread: a
+ *                                         counted skip, no lost end
  *
  * Log lines go to stderr as "LEVEL stream=NAME text"; `record` prints the
  * final status on stdout as key=value lines.
@@ -357,6 +361,15 @@ int __wrap_sem_post(sem_t *sem);
 
 static _Thread_local int counting;
 static _Thread_local unsigned long counted_locks, counted_posts;
+static _Thread_local int malloc_fails; ///< rec_tool nomem: malloc returns NULL here
+
+void *__real_malloc(size_t n);
+void *__wrap_malloc(size_t n);
+
+void *__wrap_malloc(size_t n)
+{
+    return malloc_fails ? NULL : __real_malloc(n);
+}
 
 int __wrap_pthread_mutex_lock(pthread_mutex_t *m)
 {
@@ -1128,6 +1141,55 @@ static int cmd_nolock(int argc, char **argv)
     return verdict();
 }
 
+/* Memory runs out on the loop thread (malloc fails inside
+ * kb_recorder_stream_msg and the control calls, worker held so the queue
+ * needs new blocks): messages that find no room start a skip to the next
+ * keyframe, counted; begin... gap and end still arrive (the reserve block);
+ * the recording is whole and decodes (test_recorder.py checks it). */
+static int cmd_nomem(int argc, char **argv)
+{
+    if (argc < 3)
+        return 2;
+    struct kb_recorder_conf conf = {.dir = argv[1], .log = log_cb, .export_mp4 = 0};
+    struct kb_recorder *r;
+    if (kb_recorder_new(&conf, &r) < 0)
+        return 1;
+    struct kb_recorder_stream *s = kb_recorder_stream_get(r, "nomem");
+    struct flv flv;
+    if (!s || flv_open(&flv, argv[2]) < 0) {
+        kb_recorder_free(r);
+        return 1;
+    }
+    kb__recorder_hold(r, 1);
+    kb_recorder_stream_begin(s);
+    struct kb_msg *m;
+    while ((m = flv_next(&flv, 0))) {
+        uint32_t ts = m->timestamp;
+        malloc_fails = ts >= 5000 && ts < 9000;
+        kb_recorder_stream_msg(s, m);
+        malloc_fails = 0;
+        kb_msg_unref(m);
+        if (ts > 12000)
+            break;
+    }
+    flv_close(&flv);
+    malloc_fails = 1;
+    kb_recorder_stream_gap(s);
+    kb_recorder_stream_end(s);
+    malloc_fails = 0;
+    struct kb_recorder_status st;
+    kb_recorder_stream_status(s, &st);
+    kb__recorder_hold(r, 0);
+    wait_idle(s);
+    struct kb_recorder_status end;
+    kb_recorder_stream_status(s, &end);
+    kb_recorder_free(r);
+    printf("dropped=%llu\nend.state=%d\n", (unsigned long long)st.dropped, end.state);
+    CHECK(st.dropped > 0);
+    CHECK_EQ(end.state, KB_RECORDER_IDLE);
+    return verdict();
+}
+
 static int cmd_unit(int argc, char **argv)
 {
     if (argc < 3)
@@ -1158,7 +1220,7 @@ int main(int argc, char **argv)
         {"record", cmd_record},         {"recover", cmd_recover},   {"export", cmd_export},
         {"retention", cmd_retention},   {"unit", cmd_unit},         {"garbage", cmd_garbage},
         {"slowexport", cmd_slowexport}, {"tmprace", cmd_tmprace},   {"retoff", cmd_retoff},
-        {"cliexport", cmd_cliexport},   {"nolock", cmd_nolock},
+        {"cliexport", cmd_cliexport},   {"nolock", cmd_nolock},     {"nomem", cmd_nomem},
     };
     const char *cmd = argv[1];
     for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)

@@ -37,6 +37,8 @@ wrote. One case per run (meson registers each as its own test):
                 temp file, one valid recording.mp4
   nolock        the loop thread's per-message call takes no lock (counted
                 through --wrap), also while the gate skips
+  nomem         malloc fails on the loop thread: a counted skip to the next
+                keyframe, and gap and end still arrive
   shutdown      kb_recorder_free closes an open recording (ENDLIST, end,
                 complete) and waits for its export up to shutdown_timeout;
                 past the timeout the export is left pending and the next
@@ -857,6 +859,20 @@ def case_nolock():
     check_eq(p.returncode, 0, "rec_tool nolock", p.stdout, p.stderr[-2000:])
     check_eq(st.get("locks"), "0", "no pthread_mutex_lock in kb_recorder_stream_msg", p.stdout)
     check(int(st.get("dropped", 0)) > 0, "the gate skipped while the worker was held", p.stdout)
+
+
+def case_nomem():
+    root = fresh("nomem")
+    p = tool("nomem", root, SRC, ok=False)
+    check_eq(p.returncode, 0, "rec_tool nomem", p.stdout, p.stderr[-2000:])
+    check("recorder skipped a message (out of memory)" in p.stderr, "the failure is logged",
+          p.stderr[-2000:])
+    check(int(kv(p.stdout).get("dropped", 0)) > 0, "what was skipped is counted", p.stdout)
+    d = recordings(root, "nomem")
+    check_eq(len(d), 1, "one recording")
+    text, segs, m = check_recording(d[0])
+    check_eq(m["status"], "complete", "the end arrived while malloc failed")
+    check_eq(m["dropped"], int(kv(p.stdout)["dropped"]), "meta.json dropped")
 
 
 def shutdown_log(p):
