@@ -21,9 +21,10 @@
  * retention.c  delete a stream's oldest finished recordings
  * fsutil.c     names, paths, atomic (and durable) writes, time strings
  *
- * Only recorder.c includes recorder.h's handles (kb_recorder,
+ * Only recorder.c uses the recorder's handles (kb_recorder,
  * kb_recorder_stream): every other file gets a struct kb__env and what it
- * works on, and never calls back into the front.
+ * works on, and never calls back into the front (recorder.h is included
+ * here for its public types; tests/recorder/layers.py checks the calls).
  */
 #ifndef KB_RECORDER_INTERNAL_H
 #define KB_RECORDER_INTERNAL_H

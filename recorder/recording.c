@@ -51,8 +51,7 @@ struct kb__recording {
     int64_t begin_wall;
     uint64_t drops_base; ///< the stream's drop counter when the broadcast began
     uint64_t drops;      ///< ... as the last event told it
-    char last_error[sizeof(((struct kb_recorder_status *)0)->last_error)]; ///< kept across
-                                                                          ///< broadcasts
+    char last_error[160];  ///< the last failure, kept across broadcasts for the status
     int64_t last_error_at; ///< UTC seconds, 0 = never
 
     int ts_init;
@@ -710,6 +709,6 @@ void kb__recording_status(const struct kb__recording *rec, struct kb_recorder_st
     out->bytes = rec->meta.bytes;
     out->segments = rec->meta.segments;
     out->parts = rec->meta.parts;
-    memcpy(out->last_error, rec->last_error, sizeof(out->last_error));
+    snprintf(out->last_error, sizeof(out->last_error), "%s", rec->last_error);
     out->last_error_at = rec->last_error_at;
 }
