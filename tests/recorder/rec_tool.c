@@ -348,6 +348,23 @@ static int target_duration(const char *root, struct kb_recorder_stream *s)
     return t;
 }
 
+/* A recorder, the handle of one stream and the file to feed it; NULL (and
+ * nothing left open) when any of them fails. */
+static struct kb_recorder *open_one(const struct kb_recorder_conf *conf, const char *name,
+                                    const char *path, struct kb_recorder_stream **s,
+                                    struct flv *flv)
+{
+    struct kb_recorder *r;
+    if (kb_recorder_new(conf, &r) < 0)
+        return NULL;
+    *s = kb_recorder_stream_get(r, name);
+    if (!*s || flv_open(flv, path) < 0) {
+        kb_recorder_free(r);
+        return NULL;
+    }
+    return r;
+}
+
 /* ---- no lock on the loop thread ----------------------------------------- */
 
 /* rec_tool is linked with --wrap=pthread_mutex_lock,--wrap=sem_post
@@ -1090,15 +1107,11 @@ static int cmd_nolock(int argc, char **argv)
     if (argc < 3)
         return 2;
     struct kb_recorder_conf conf = {.dir = argv[1], .log = log_cb, .queue_bytes = 256 << 10};
-    struct kb_recorder *r;
-    if (kb_recorder_new(&conf, &r) < 0)
-        return 1;
-    struct kb_recorder_stream *s = kb_recorder_stream_get(r, "nolock");
+    struct kb_recorder_stream *s;
     struct flv flv;
-    if (!s || flv_open(&flv, argv[2]) < 0) {
-        kb_recorder_free(r);
+    struct kb_recorder *r = open_one(&conf, "nolock", argv[2], &s, &flv);
+    if (!r)
         return 1;
-    }
     kb_recorder_stream_begin(s);
     unsigned long msgs = 0;
     uint64_t bytes = 0;
@@ -1151,15 +1164,11 @@ static int cmd_nomem(int argc, char **argv)
     if (argc < 3)
         return 2;
     struct kb_recorder_conf conf = {.dir = argv[1], .log = log_cb, .export_mp4 = 0};
-    struct kb_recorder *r;
-    if (kb_recorder_new(&conf, &r) < 0)
-        return 1;
-    struct kb_recorder_stream *s = kb_recorder_stream_get(r, "nomem");
+    struct kb_recorder_stream *s;
     struct flv flv;
-    if (!s || flv_open(&flv, argv[2]) < 0) {
-        kb_recorder_free(r);
+    struct kb_recorder *r = open_one(&conf, "nomem", argv[2], &s, &flv);
+    if (!r)
         return 1;
-    }
     kb__recorder_hold(r, 1);
     kb_recorder_stream_begin(s);
     struct kb_msg *m;
