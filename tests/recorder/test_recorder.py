@@ -872,6 +872,9 @@ def case_nomem():
     check_eq(len(d), 1, "one recording")
     text, segs, m = check_recording(d[0])
     check_eq(m["status"], "complete", "the end arrived while malloc failed")
+    # Fed up to 12 s; a skip that never ended would have stopped at 5 s.
+    check(m["duration"] > 10, "recording resumed at the keyframe after memory came back",
+          m["duration"])
     check_eq(m["dropped"], int(kv(p.stdout)["dropped"]), "meta.json dropped")
 
 
