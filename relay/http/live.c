@@ -187,6 +187,8 @@ int kb__live_serve(h2o_handler_t *self, h2o_req_t *req)
     return 0;
 }
 
+static void on_tick(uv_timer_t *t);
+
 void kb__live_opened(struct kb_http *h, struct kb_req *r)
 {
     struct viewer *v = r->flv->http;
@@ -220,6 +222,10 @@ void kb__live_opened(struct kb_http *h, struct kb_req *r)
     v->super.proceed = on_proceed;
     v->super.stop = on_stop;
     kb_list_push(&h->viewers, &v->link);
+    if (!uv_is_active((uv_handle_t *)&h->tick)) {
+        uint64_t period = h->flush_ms ? h->flush_ms : 40;
+        uv_timer_start(&h->tick, on_tick, period, period);
+    }
     h2o_start_response(req, &v->super);
     pump(v);
 }
@@ -228,6 +234,15 @@ void kb__live_pump(struct kb_http *h)
 {
     KB_LIST_EACH(l, &h->viewers)
         pump(kb_container_of(l, struct viewer, link));
+    if (kb_list_empty(&h->viewers))
+        uv_timer_stop(&h->tick);
+}
+
+/* Audio between video frames (and audio-only streams) is not woken for:
+ * it leaves at this tick, like an RTMP player's (relay/flush.h). */
+static void on_tick(uv_timer_t *t)
+{
+    kb__live_pump(t->data);
 }
 
 void kb__live_stop(struct kb_http *h)
