@@ -51,10 +51,10 @@ static void on_msg(struct kb_sink *k, struct kb_msg *m)
     uint64_t queued = kb_msgring_queued(ring);
     unsigned ev;
     if (!kb_gate_admit(&f->gate, m, queued, limit, &ev)) {
-        if ((ev & KB_GATE_EV_SKIP) && f->gate.drops == 1)
+        if (kb_gate_first_skip(&f->gate, ev))
             kb_log(KB_LOG_INFO, k->stream->name, NULL,
-                   "http-flv viewer too slow, skipping to the next keyframe (player_queue %llu "
-                   "bytes reached)",
+                   "http-flv viewer too slow, %s (player_queue %llu bytes reached)",
+                   kb_gate_skip_what(&f->gate, ev),
                    (unsigned long long)f->srv->conf->player_queue);
         return;
     }
@@ -90,7 +90,7 @@ int kb__flvsink_open(struct kb_server *srv, struct kb_stream *st, struct kb_flv 
     if (!f)
         return -ENOMEM;
     f->sink = (struct kb_sink){.ops = &flv_ops, .kind = KB_SINK_PLAYER};
-    kb_gate_init(&f->gate, 1);
+    kb_gate_init_keep_audio(&f->gate, 1);
     f->flv = kb_flv_ref(flv);
     f->srv = srv;
     flv->relay = f;
@@ -115,8 +115,9 @@ void kb__flvsink_close(struct kb_server *srv, struct kb_flv *flv)
     if (f->sink.stream) {
         struct kb_stream *st = f->sink.stream;
         st->bytes_out_done += atomic_load(&flv->ring.bytes_out);
-        kb_log(KB_LOG_INFO, st->name, NULL, "http-flv viewer stopped, %llu messages dropped",
-               (unsigned long long)f->gate.drops);
+        kb_log(KB_LOG_INFO, st->name, NULL, "http-flv viewer stopped, %llu messages dropped (%llu video, %llu audio)",
+               (unsigned long long)f->gate.drops, (unsigned long long)f->gate.drops_video,
+               (unsigned long long)f->gate.drops_audio);
     }
     release(f, 0);
 }

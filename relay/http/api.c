@@ -70,6 +70,8 @@ static cJSON *dest_json(const struct kb_status_dest *d)
     cJSON_AddNumberToObject(o, "bitrate", (double)d->bitrate);
     cJSON_AddNumberToObject(o, "bytes", (double)d->bytes);
     cJSON_AddNumberToObject(o, "drops", (double)d->drops);
+    cJSON_AddNumberToObject(o, "drops_video", (double)d->drops_video);
+    cJSON_AddNumberToObject(o, "drops_audio", (double)d->drops_audio);
     cJSON_AddNumberToObject(o, "reconnects", (double)d->reconnects);
     add_str_or_null(o, "last_error", d->last_error);
     add_time(o, "last_error_at", d->last_error[0] ? d->last_error_at : 0);
