@@ -29,6 +29,8 @@ struct parser {
     struct kb_stream_conf **tail;
     int seen_line[KB__CONF_MAX_KEYS];         ///< per current section: line a key was set on
     int server_line;               ///< line of [server], 0 while not seen
+    int http_line;                 ///< line of [http], 0 while not seen
+    int state;                     ///< reading the state file: [stream] push/remove only
 };
 
 static void errf(struct parser *ps, int line, const char *fmt, ...)
@@ -62,6 +64,23 @@ static void errf(struct parser *ps, int line, const char *fmt, ...)
         ps->err[ps->errpos++] = '\n';
         ps->err[ps->errpos] = '\0';
     }
+}
+
+/* Something worth a log line that is not an error. */
+static void note(struct parser *ps, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void note(struct parser *ps, const char *fmt, ...)
+{
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    size_t have = ps->c->notes ? strlen(ps->c->notes) : 0;
+    char *n = realloc(ps->c->notes, have + strlen(line) + 2);
+    if (!n)
+        return;
+    snprintf(n + have, strlen(line) + 2, "%s\n", line);
+    ps->c->notes = n;
 }
 
 static char *trim(char *s)
@@ -176,14 +195,20 @@ static int name_ok(const char *s)
     return 1;
 }
 
-static const char *key_problem(const char *s, uint64_t min, uint64_t max)
+/* What is wrong with a secret, in words (never with the value), or NULL. */
+static const char *key_problem(const char *s, uint64_t min, uint64_t max, char *buf, size_t n)
 {
-    size_t n = strlen(s);
-    if (n < min)
-        return "is too short to be secret (at least 8 characters)";
-    if (n > max)
-        return "is longer than 256 characters";
-    for (size_t i = 0; i < n; i++) {
+    size_t len = strlen(s);
+    if (len < min) {
+        snprintf(buf, n, "is too short to be secret (at least %llu characters)",
+                 (unsigned long long)min);
+        return buf;
+    }
+    if (len > max) {
+        snprintf(buf, n, "is longer than %llu characters", (unsigned long long)max);
+        return buf;
+    }
+    for (size_t i = 0; i < len; i++) {
         unsigned char ch = (unsigned char)s[i];
         if (ch <= ' ' || ch >= 0x7f || strchr("/?#&%\"", ch))
             return "may not contain spaces, control characters or any of / ? # & % \"";
@@ -193,32 +218,51 @@ static const char *key_problem(const char *s, uint64_t min, uint64_t max)
 
 static void *field(struct parser *ps, const struct kb__conf_key *k)
 {
-    char *base = k->sec == SEC_SERVER ? (char *)ps->c : (char *)ps->stream;
+    char *base = k->sec == SEC_STREAM ? (char *)ps->stream : (char *)ps->c;
     return base + k->off;
+}
+
+static void section_label(const struct parser *ps, int sec, char *buf, size_t n)
+{
+    if (sec == SEC_STREAM)
+        snprintf(buf, n, "[stream %s]", ps->stream->name);
+    else
+        snprintf(buf, n, "[%s]", sec == SEC_HTTP ? "http" : "server");
+}
+
+/* 127.0.0.0/8 and ::1: reachable from this machine only. */
+static int loopback(const char *host)
+{
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (inet_pton(AF_INET, host, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    return inet_pton(AF_INET6, host, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
 }
 
 /* Parse one value into its field. Returns 0, or -1 after reporting. */
 static int set_value(struct parser *ps, const struct kb__conf_key *k, const char *v, int line)
 {
     char sec[KB_CONF_NAME_MAX + 16];
-    if (k->sec == SEC_SERVER)
-        snprintf(sec, sizeof(sec), "[server]");
-    else
-        snprintf(sec, sizeof(sec), "[stream %s]", ps->stream->name);
+    section_label(ps, k->sec, sec, sizeof(sec));
     uint64_t n = 0;
     int r;
 
     switch (k->type) {
     case T_STRING:
     case T_KEY: {
-        if (k->type == T_KEY) {
-            const char *why = key_problem(v, k->min, k->max);
+        /* An optional secret (its default is empty) may be left empty. */
+        int unset = k->def && !k->def[0] && !v[0];
+        if (k->type == T_KEY && !unset) {
+            char wbuf[96];
+            const char *why = key_problem(v, k->min, k->max, wbuf, sizeof(wbuf));
             if (why) {
                 /* Never echo the value: it is a secret. */
-                errf(ps, line, "%s %s: the key %s", sec, k->name, why);
+                errf(ps, line, "%s %s: the %s %s", sec, k->name,
+                     k->sec == SEC_STREAM ? "key" : "value", why);
                 return -1;
             }
-        } else if (strlen(v) < k->min || strlen(v) > k->max) {
+        } else if (k->type == T_STRING && (strlen(v) < k->min || strlen(v) > k->max)) {
             errf(ps, line, "%s %s: value must be %llu to %llu characters", sec, k->name,
                  (unsigned long long)k->min, (unsigned long long)k->max);
             return -1;
@@ -297,6 +341,21 @@ static int set_value(struct parser *ps, const struct kb__conf_key *k, const char
         }
         ps->c->n_listen++;
         return 0;
+    case T_ADDR: {
+        struct kb_http_conf *h = &ps->c->http;
+        h->listen_line = line == ps->sec_line ? 0 : line;
+        if (strcasecmp(v, "off") == 0) {
+            h->enabled = 0;
+            return 0;
+        }
+        if (kb_config_parse_listen(v, field(ps, k)) < 0) {
+            errf(ps, line, "%s %s: '%s' is not HOST:PORT with a numeric address, or off", sec,
+                 k->name, v);
+            return -1;
+        }
+        h->enabled = 1;
+        return 0;
+    }
     case T_PUSH: {
         char why[200];
         struct kb_push_conf *p;
@@ -306,8 +365,14 @@ static int set_value(struct parser *ps, const struct kb__conf_key *k, const char
             return -1;
         }
         p->line = line;
+        p->source = ps->state ? KB_PUSH_API : KB_PUSH_CONFIG;
         struct kb_push_conf **tail = &ps->stream->pushes;
         while (*tail) {
+            if (kb_push_same(*tail, p) && ps->state) {
+                /* Added through the API and to the file since: one is enough. */
+                kb_push_free(p);
+                return 0;
+            }
             if (kb_push_same(*tail, p)) {
                 errf(ps, line, "%s %s: the same destination twice (first on line %d)", sec,
                      k->name, (*tail)->line);
@@ -367,7 +432,7 @@ static void apply_defaults(struct parser *ps, int sec)
 
 static void end_section(struct parser *ps)
 {
-    if (ps->sec == SEC_SERVER || ps->sec == SEC_STREAM)
+    if ((ps->sec == SEC_SERVER || ps->sec == SEC_STREAM || ps->sec == SEC_HTTP) && !ps->state)
         apply_defaults(ps, ps->sec);
     memset(ps->seen_line, 0, sizeof(ps->seen_line));
     ps->sec = SEC_NONE;
@@ -378,6 +443,28 @@ static void begin_section(struct parser *ps, char *name, int line)
 {
     end_section(ps);
     ps->sec_line = line;
+    if (ps->state) {
+        /* The state file: destinations of known streams. */
+        struct kb_stream_conf *s = NULL;
+        if (strncmp(name, "stream", 6) == 0 && isspace((unsigned char)name[6]))
+            s = (struct kb_stream_conf *)kb_config_stream_by_name(ps->c, trim(name + 7));
+        ps->stream = s;
+        ps->sec = s ? SEC_STREAM : SEC_BROKEN;
+        if (!s)
+            note(ps, "%s:%d: [%s] is no stream of the config: its runtime destinations are "
+                     "ignored", ps->path, line, name);
+        return;
+    }
+    if (strcmp(name, "http") == 0) {
+        if (ps->http_line) {
+            errf(ps, line, "[http] appears twice (first on line %d)", ps->http_line);
+            ps->sec = SEC_BROKEN;
+            return;
+        }
+        ps->http_line = line;
+        ps->sec = SEC_HTTP;
+        return;
+    }
     if (strcmp(name, "server") == 0) {
         if (ps->server_line) {
             errf(ps, line, "[server] appears twice (first on line %d)", ps->server_line);
@@ -418,7 +505,7 @@ static void begin_section(struct parser *ps, char *name, int line)
         ps->sec = SEC_STREAM;
         return;
     }
-    errf(ps, line, "unknown section [%s] (expected [server] or [stream NAME])", name);
+    errf(ps, line, "unknown section [%s] (expected [server], [http] or [stream NAME])", name);
     ps->sec = SEC_BROKEN;
 }
 
@@ -445,10 +532,28 @@ static void key_value(struct parser *ps, char *line_text, int line)
         return;
 
     char secname[KB_CONF_NAME_MAX + 16];
-    if (ps->sec == SEC_SERVER)
-        snprintf(secname, sizeof(secname), "[server]");
-    else
-        snprintf(secname, sizeof(secname), "[stream %s]", ps->stream->name);
+    section_label(ps, ps->sec, secname, sizeof(secname));
+    if (ps->state) {
+        /* The state file holds destinations only. */
+        if (strcmp(name, "remove") == 0) {
+            char **r = realloc(ps->stream->removed,
+                               (size_t)(ps->stream->n_removed + 1) * sizeof(*r));
+            if (!r || !(r[ps->stream->n_removed] = strdup(value))) {
+                if (r)
+                    ps->stream->removed = r;
+                errf(ps, line, "out of memory");
+                return;
+            }
+            ps->stream->removed = r;
+            ps->stream->n_removed++;
+            return;
+        }
+        if (strcmp(name, "push") != 0) {
+            errf(ps, line, "%s: '%s' does not belong in the state file (push and remove do)",
+                 secname, name);
+            return;
+        }
+    }
     for (size_t i = 0; i < kb__conf_nkeys; i++) {
         const struct kb__conf_key *k = &kb__conf_keys[i];
         if (k->sec != ps->sec || strcmp(k->name, name) != 0)
@@ -500,27 +605,13 @@ static void check_streams(struct parser *ps)
     }
 }
 
-int kb_config_parse(const char *path, const char *text, struct kb_config **out, char *err,
-                    size_t errlen)
+/* Feed every line of `text` to the parser. 0 or -ENOMEM. */
+static int parse_lines(struct parser *ps, const char *text)
 {
-    struct parser ps = {.path = path, .err = err, .errlen = errlen};
-    if (err && errlen)
-        err[0] = '\0';
-    *out = NULL;
-    ps.c = calloc(1, sizeof(*ps.c));
-    if (!ps.c)
-        return -ENOMEM;
-    ps.c->path = strdup(path);
-    ps.tail = &ps.c->streams;
     char *copy = strdup(text);
-    if (!copy || !ps.c->path) {
-        free(copy);
-        kb_config_free(ps.c);
+    if (!copy)
         return -ENOMEM;
-    }
-
     int line = 0;
-    char *save = copy;
     for (char *next = copy; next;) {
         char *l = next;
         next = strchr(l, '\n');
@@ -533,30 +624,112 @@ int kb_config_parse(const char *path, const char *text, struct kb_config **out, 
         if (*t == '[') {
             size_t tl = strlen(t);
             if (t[tl - 1] != ']') {
-                errf(&ps, line, "section header without closing ']'");
-                ps.sec = SEC_BROKEN;
+                errf(ps, line, "section header without closing ']'");
+                ps->sec = SEC_BROKEN;
                 continue;
             }
             t[tl - 1] = '\0';
-            begin_section(&ps, trim(t + 1), line);
+            begin_section(ps, trim(t + 1), line);
             continue;
         }
-        key_value(&ps, t, line);
+        key_value(ps, t, line);
     }
-    end_section(&ps);
-    free(save);
+    end_section(ps);
+    free(copy);
+    return 0;
+}
 
-    /* A file without [server] still gets the server defaults. */
-    if (!ps.server_line) {
-        ps.sec = SEC_SERVER;
+/* Each destination of a stream gets an id unique within it: its name, or
+ * name-2, name-3, ... in order (the config's first, then the API's). */
+static int assign_ids(struct kb_stream_conf *s)
+{
+    for (struct kb_push_conf *p = s->pushes; p; p = p->next) {
+        char id[160];
+        for (int n = 1;; n++) {
+            if (n == 1)
+                snprintf(id, sizeof(id), "%s", p->name);
+            else
+                snprintf(id, sizeof(id), "%s-%d", p->name, n);
+            int taken = 0;
+            for (struct kb_push_conf *q = s->pushes; q != p && !taken; q = q->next)
+                taken = strcmp(q->id, id) == 0;
+            if (!taken)
+                break;
+        }
+        free(p->id);
+        if (!(p->id = strdup(id)))
+            return -ENOMEM;
+    }
+    return 0;
+}
+
+/* The config's destinations the API removed stay out. */
+static void drop_removed(struct kb_stream_conf *s)
+{
+    for (struct kb_push_conf **pp = &s->pushes; *pp;) {
+        struct kb_push_conf *p = *pp;
+        int gone = 0;
+        for (int i = 0; i < s->n_removed && !gone; i++)
+            gone = p->source == KB_PUSH_CONFIG && strcmp(s->removed[i], p->id) == 0;
+        if (gone) {
+            *pp = p->next;
+            kb_push_free(p);
+            s->n_pushes--;
+        } else {
+            pp = &p->next;
+        }
+    }
+}
+
+/* Checks across keys and sections, once every key has a valid value. */
+static void check_whole(struct parser *ps)
+{
+    struct kb_config *c = ps->c;
+    check_streams(ps);
+    if (!ps->n_errors && c->push_retry_max < c->push_retry_min)
+        errf(ps, ps->server_line, "[server] push_retry_max is shorter than push_retry_min");
+    const struct kb_http_conf *h = &c->http;
+    if (!ps->n_errors && h->enabled && !h->token[0] && !loopback(h->listen.host))
+        errf(ps, h->listen_line ? h->listen_line : ps->http_line,
+             "[http] listen: %s is reachable from other machines, so the API needs a token "
+             "(set [http] token, or listen on 127.0.0.1)",
+             h->listen.host);
+}
+
+int kb_config_parse(const char *path, const char *text, struct kb_config **out, char *err,
+                    size_t errlen)
+{
+    struct parser ps = {.path = path, .err = err, .errlen = errlen};
+    if (err && errlen)
+        err[0] = '\0';
+    *out = NULL;
+    ps.c = calloc(1, sizeof(*ps.c));
+    if (!ps.c)
+        return -ENOMEM;
+    ps.c->path = strdup(path);
+    ps.tail = &ps.c->streams;
+    if (!ps.c->path || parse_lines(&ps, text) < 0) {
+        kb_config_free(ps.c);
+        return -ENOMEM;
+    }
+    /* Sections left out still get their defaults. */
+    static const int implied[] = {SEC_SERVER, SEC_HTTP};
+    for (size_t i = 0; i < sizeof(implied) / sizeof(implied[0]); i++) {
+        if ((implied[i] == SEC_SERVER ? ps.server_line : ps.http_line) != 0)
+            continue;
+        ps.sec = implied[i];
         ps.sec_line = 0;
         end_section(&ps);
     }
-    check_streams(&ps);
-    /* Checks across keys, once every key has a valid value. */
-    if (!ps.n_errors && ps.c->push_retry_max < ps.c->push_retry_min)
-        errf(&ps, ps.server_line, "[server] push_retry_max is shorter than push_retry_min");
-
+    check_whole(&ps);
+    size_t rl = strlen(ps.c->recordings ? ps.c->recordings : "") + 32;
+    if (!ps.n_errors && (ps.c->state_path = malloc(rl)) != NULL)
+        snprintf(ps.c->state_path, rl, "%s/.kebun-destinations.conf", ps.c->recordings);
+    else if (!ps.n_errors)
+        errf(&ps, 0, "out of memory");
+    for (struct kb_stream_conf *s = ps.c->streams; s && !ps.n_errors; s = s->next)
+        if (assign_ids(s) < 0)
+            errf(&ps, 0, "out of memory");
     if (ps.n_errors) {
         kb_config_free(ps.c);
         return -EINVAL;
@@ -565,9 +738,10 @@ int kb_config_parse(const char *path, const char *text, struct kb_config **out, 
     return 0;
 }
 
-int kb_config_load(const char *path, struct kb_config **out, char *err, size_t errlen)
+/* Read a whole text file of at most MAX_FILE_SIZE. 0, or a negative errno
+ * with a sentence in err (which always ends with a newline). */
+static int read_text(const char *path, char **out, char *err, size_t errlen)
 {
-    *out = NULL;
     FILE *f = fopen(path, "rb");
     if (!f) {
         int e = errno;
@@ -599,8 +773,49 @@ int kb_config_load(const char *path, struct kb_config **out, char *err, size_t e
         snprintf(err, errlen, "%s: contains a NUL byte; is it a text file?\n", path);
         return -EINVAL;
     }
-    int r = kb_config_parse(path, text, out, err, errlen);
+    *out = text;
+    return 0;
+}
+
+/* Merge the state file (destinations added and removed through the API)
+ * into a parsed config. A missing file is an empty one. */
+static int merge_state(struct kb_config *c, char *err, size_t errlen)
+{
+    char *text = NULL;
+    int r = read_text(c->state_path, &text, err, errlen);
+    if (r == -ENOENT) {
+        if (err && errlen)
+            err[0] = '\0';
+        return 0;
+    }
+    if (r < 0)
+        return r;
+    struct parser ps = {.path = c->state_path, .err = err, .errlen = errlen, .c = c, .state = 1};
+    r = parse_lines(&ps, text);
     free(text);
+    if (r < 0)
+        return r;
+    for (struct kb_stream_conf *s = c->streams; s && !ps.n_errors; s = s->next) {
+        if (assign_ids(s) < 0)
+            return -ENOMEM;
+        drop_removed(s);
+    }
+    return ps.n_errors ? -EINVAL : 0;
+}
+
+int kb_config_load(const char *path, struct kb_config **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    char *text = NULL;
+    int r = read_text(path, &text, err, errlen);
+    if (r < 0)
+        return r;
+    r = kb_config_parse(path, text, out, err, errlen);
+    free(text);
+    if (r == 0 && (r = merge_state(*out, err, errlen)) < 0) {
+        kb_config_free(*out);
+        *out = NULL;
+    }
     return r;
 }
 
@@ -613,6 +828,9 @@ void kb_config_free(struct kb_config *c)
         struct kb_stream_conf *next = s->next;
         free(s->name);
         free(s->key);
+        for (int i = 0; i < s->n_removed; i++)
+            free(s->removed[i]);
+        free(s->removed);
         while (s->pushes) {
             struct kb_push_conf *p = s->pushes;
             s->pushes = p->next;
@@ -623,6 +841,10 @@ void kb_config_free(struct kb_config *c)
     }
     free(c->path);
     free(c->app);
+    free(c->http.token);
+    free(c->http.web_root);
+    free(c->state_path);
+    free(c->notes);
     free(c->recordings);
     free(c);
 }
@@ -651,7 +873,9 @@ const struct kb_conf_doc *kb_config_doc(size_t i)
     if (i >= kb__conf_nkeys)
         return &docs[kb__conf_nkeys];
     docs[i] = (struct kb_conf_doc){
-        .section = kb__conf_keys[i].sec == SEC_SERVER ? "server" : "stream",
+        .section = kb__conf_keys[i].sec == SEC_SERVER ? "server"
+                   : kb__conf_keys[i].sec == SEC_HTTP ? "http"
+                                                      : "stream",
         .name = kb__conf_keys[i].name,
         .type = kb__conf_type_names[kb__conf_keys[i].type],
         .def = kb__conf_keys[i].def,

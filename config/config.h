@@ -41,6 +41,22 @@ enum {
     KB_CONF_REC_MPEGTS, ///< .ts segments + HLS playlist
 };
 
+/* [http]: the web side. */
+struct kb_http_conf {
+    int enabled;                ///< listen was not `off`
+    struct kb_listen_conf listen;
+    int listen_line;            ///< where listen was set (0: the default), for messages
+    char *token;                ///< "" = none: the API is read-only
+    char *web_root;             ///< pages; "" = the installed ones
+    uint64_t max_connections;
+    uint64_t max_header;        ///< bytes of request head
+    uint64_t max_body;          ///< bytes of request body
+    uint64_t request_timeout;   ///< ms
+};
+
+/* Where a push destination came from. */
+enum { KB_PUSH_CONFIG, KB_PUSH_API };
+
 struct kb_stream_conf {
     char *name;     ///< public name: what viewers play
     char *key;      ///< secret key: what the publisher publishes with
@@ -48,8 +64,10 @@ struct kb_stream_conf {
     int record;     ///< record every broadcast
     uint64_t retention_age;  ///< ms; delete recordings older than this (0 = keep)
     uint64_t retention_size; ///< bytes; keep the stream's recordings under this (0 = no limit)
-    struct kb_push_conf *pushes; ///< destinations, in file order
+    struct kb_push_conf *pushes; ///< destinations: the config's in file order, then the API's
     int n_pushes;
+    char **removed;  ///< ids of the config's destinations removed through the API
+    int n_removed;
     int line;       ///< line of its [stream] header, for messages
     struct kb_stream_conf *next;
 };
@@ -80,6 +98,9 @@ struct kb_config {
     uint64_t push_retry_max;    ///< ms: the delay doubles up to this
     uint64_t push_queue;        ///< bytes queued per push destination before it skips
     uint64_t push_timeout;      ///< ms to connect, handshake and publish, or of silence
+    struct kb_http_conf http;
+    char *state_path;           ///< runtime destinations: RECORDINGS/.kebun-destinations.conf
+    char *notes;                ///< things worth a log line that are not errors, or NULL
     struct kb_stream_conf *streams; ///< in file order
     int n_streams;
 };

@@ -9,12 +9,14 @@ const char *const kb__conf_type_names[] = {
     [T_STRING] = "string",     [T_UINT] = "integer",  [T_SIZE] = "size",
     [T_DURATION] = "duration", [T_BOOL] = "on/off",   [T_ENUM] = "word",
     [T_LISTEN] = "address",    [T_KEY] = "secret",     [T_PUSH] = "URL",
+    [T_ADDR] = "address",
 };
 
 const char *const kb__conf_level_names[] = {"error", "warn", "info", "debug", NULL};
 static const char *const format_names[] = {"fmp4", "mpegts", NULL};
 
 #define SRV(f) offsetof(struct kb_config, f)
+#define HTTP(f) offsetof(struct kb_config, http.f)
 #define STR(f) offsetof(struct kb_stream_conf, f)
 
 const struct kb__conf_key kb__conf_keys[] = {
@@ -103,6 +105,27 @@ const struct kb__conf_key kb__conf_keys[] = {
      "Time a push destination has to connect, finish TLS and the RTMP handshake and "
      "accept the publish; also how long it may stop taking bytes before it is "
      "reconnected."},
+    {"listen", SEC_HTTP, T_ADDR, 0, HTTP(listen), "127.0.0.1:8080", 0, 0,
+     "Address and port of the web side: the staff dashboard `/`, the JSON API `/api/v1/`, "
+     "`/metrics`, live pages `/watch/NAME` and HTTP-FLV `/live/NAME.flv`, replay pages "
+     "`/replay` and recordings' files `/rec/`. `off` turns it off. On any address but a "
+     "loopback one, `token` is required and every `/api/` request needs it."},
+    {"token", SEC_HTTP, T_KEY, 0, HTTP(token), "", 16, KB_CONF_KEY_MAX,
+     "Secret the API's changes need (`Authorization: Bearer TOKEN`): adding or removing a "
+     "destination, kicking a publisher, deleting a recording. 16 to 256 characters, no spaces "
+     "and none of `/ ? # & % \"`. Without it the API is read-only. Never logged."},
+    {"web_root", SEC_HTTP, T_STRING, 0, HTTP(web_root), "", 0, 4096,
+     "Directory of the pages kebun serves; empty for the pages installed with kebun "
+     "(`scripts/run` uses the source tree's `relay/http/www`)."},
+    {"max_connections", SEC_HTTP, T_UINT, 0, HTTP(max_connections), "1000", 1, 100000,
+     "HTTP connections beyond this are closed at accept (HTTP-FLV viewers count)."},
+    {"max_header", SEC_HTTP, T_SIZE, 0, HTTP(max_header), "16K", 1 * KiB, 256 * KiB,
+     "Largest request head (request line and headers) answered; a larger one gets 431."},
+    {"max_body", SEC_HTTP, T_SIZE, 0, HTTP(max_body), "64K", 1 * KiB, 16 * MiB,
+     "Largest request body the API reads; a larger one gets 413 before it is read."},
+    {"request_timeout", SEC_HTTP, T_DURATION, 0, HTTP(request_timeout), "10s", 1000, 600000,
+     "Time a client has to send a whole request (and how long an idle keep-alive connection "
+     "stays open); also how long a download may stop taking bytes before it is closed."},
     {"key", SEC_STREAM, T_KEY, 0, STR(key), NULL, KB_CONF_KEY_MIN, KB_CONF_KEY_MAX,
      "Secret stream key the publisher pushes with: `rtmp://HOST/APP/KEY` (or `NAME?key=KEY`). "
      "8 to 256 characters, no spaces and none of `/ ? # & % \"`. Never logged."},

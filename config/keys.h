@@ -12,7 +12,7 @@
 
 /* SEC_BROKEN: inside a section header already reported as wrong; its keys
  * are skipped quietly so one mistake gives one message. */
-enum kb__conf_section { SEC_BROKEN = -1, SEC_NONE, SEC_SERVER, SEC_STREAM };
+enum kb__conf_section { SEC_BROKEN = -1, SEC_NONE, SEC_SERVER, SEC_STREAM, SEC_HTTP };
 
 enum kb__conf_type {
     T_STRING,
@@ -24,6 +24,7 @@ enum kb__conf_type {
     T_LISTEN,
     T_KEY,
     T_PUSH,
+    T_ADDR,   ///< one HOST:PORT, or `off`
 };
 
 

@@ -30,6 +30,7 @@ void kb_push_free(struct kb_push_conf *p)
     free(p->playpath);
     free(p->tcurl);
     free(p->ca_file);
+    free(p->id);
     free(p);
 }
 
@@ -284,7 +285,8 @@ struct kb_push_conf *kb_push_dup(const struct kb_push_conf *p)
     d->port = p->port;
     d->verify = p->verify;
     d->line = p->line;
-    if (dup_field(&d->url, p->url) || dup_field(&d->masked, p->masked) ||
+    d->source = p->source;
+    if (dup_field(&d->id, p->id) || dup_field(&d->url, p->url) || dup_field(&d->masked, p->masked) ||
         dup_field(&d->name, p->name) || dup_field(&d->host, p->host) ||
         dup_field(&d->app, p->app) || dup_field(&d->playpath, p->playpath) ||
         dup_field(&d->tcurl, p->tcurl) || dup_field(&d->ca_file, p->ca_file)) {
@@ -303,4 +305,11 @@ int kb_push_same(const struct kb_push_conf *a, const struct kb_push_conf *b)
 {
     return str_eq(a->url, b->url) && str_eq(a->name, b->name) && str_eq(a->ca_file, b->ca_file) &&
            a->verify == b->verify;
+}
+
+int kb_push_format(const struct kb_push_conf *p, char *buf, size_t n)
+{
+    int w = snprintf(buf, n, "%s name=%s%s%s%s", p->url, p->name, p->ca_file ? " ca=" : "",
+                     p->ca_file ? p->ca_file : "", p->verify ? "" : " verify=off");
+    return w < 0 || (size_t)w >= n ? -ENOSPC : 0;
 }

@@ -31,6 +31,8 @@ struct kb_push_conf {
     char *ca_file;   ///< NULL = system CA store
     int verify;      ///< verify the certificate and host name (rtmps)
     int line;        ///< config line, for messages
+    char *id;        ///< unique within its stream (the name, or name-2, ...): the API's handle
+    int source;      ///< KB_PUSH_CONFIG (a push line) or KB_PUSH_API (the state file)
     struct kb_push_conf *next;
 };
 
@@ -42,6 +44,9 @@ void kb_push_free(struct kb_push_conf *p);
 struct kb_push_conf *kb_push_dup(const struct kb_push_conf *p);
 /* 1 when both describe the same destination (URL and options). */
 int kb_push_same(const struct kb_push_conf *a, const struct kb_push_conf *b);
+/* The value a `push =` line would need to describe p again (the URL with
+ * its key, and the options): secret. 0, or -ENOSPC when it does not fit. */
+int kb_push_format(const struct kb_push_conf *p, char *buf, size_t n);
 
 struct kb_push_preset {
     const char *name;   ///< "youtube"

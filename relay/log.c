@@ -56,3 +56,14 @@ void kb_log(enum kb_log_level level, const char *stream, const char *peer, const
     kb_vlog(level, stream, peer, fmt, ap);
     va_end(ap);
 }
+
+void kb_log_lines(enum kb_log_level level, const char *text)
+{
+    for (const char *p = text; p && *p;) {
+        const char *nl = strchr(p, '\n');
+        int n = nl ? (int)(nl - p) : (int)strlen(p);
+        if (n)
+            kb_log(level, NULL, NULL, "%.*s", n, p);
+        p += n + (nl != NULL);
+    }
+}

@@ -23,6 +23,8 @@ int kb_log_enabled(enum kb_log_level level);
 /* stream and peer may be NULL. */
 void kb_log(enum kb_log_level level, const char *stream, const char *peer, const char *fmt,
             ...) __attribute__((format(printf, 4, 5)));
+/* Each line of `text` (NULL is fine) as its own log line. */
+void kb_log_lines(enum kb_log_level level, const char *text);
 void kb_vlog(enum kb_log_level level, const char *stream, const char *peer, const char *fmt,
              va_list ap) __attribute__((format(printf, 4, 0)));
 

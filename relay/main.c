@@ -195,6 +195,7 @@ int main(int argc, char **argv)
     }
 
     kb_log_set_level((enum kb_log_level)conf->log_level);
+    kb_log_lines(KB_LOG_WARN, conf->notes);
     av_log_set_callback(ffmpeg_log);
     signal(SIGPIPE, SIG_IGN);
     /* Past a file size limit a write fails with EFBIG, which the recorder

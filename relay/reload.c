@@ -81,6 +81,7 @@ void kb_server_reload(struct kb_server *srv)
         next->chunk_size = srv->conf->chunk_size;
     }
     kb_log_set_level((enum kb_log_level)next->log_level);
+    kb_log_lines(KB_LOG_WARN, next->notes);
     kb_tls_forget_contexts(); /* CA files may have been replaced on disk */
 
     int added = 0, removed = 0, streams_added = 0, streams_removed = 0;

@@ -193,8 +193,8 @@ static int test_defaults_parse_as_values(void)
         if (!d->def)
             continue;
         char text[512];
-        if (strcmp(d->section, "server") == 0)
-            snprintf(text, sizeof(text), "[server]\n%s = %s\n", d->name, d->def);
+        if (strcmp(d->section, "stream") != 0)
+            snprintf(text, sizeof(text), "[%s]\n%s = %s\n", d->section, d->name, d->def);
         else
             snprintf(text, sizeof(text), "[stream a]\nkey = abcdefgh12\n%s = %s\n", d->name,
                      d->def);
@@ -351,10 +351,13 @@ static int test_err_unknown_key(void)
             break;
         char text[256], typo[64], want[128];
         snprintf(typo, sizeof(typo), "%sx", d->name);
-        snprintf(text, sizeof(text), "%s%s = 1\n",
-                 strcmp(d->section, "server") == 0 ? "[server]\n" : STREAM_A, typo);
+        int stream = strcmp(d->section, "stream") == 0;
+        if (stream)
+            snprintf(text, sizeof(text), STREAM_A "%s = 1\n", typo);
+        else
+            snprintf(text, sizeof(text), "[%s]\n%s = 1\n", d->section, typo);
         snprintf(want, sizeof(want), "did you mean '%s'", d->name);
-        int line = strcmp(d->section, "server") == 0 ? 2 : 3;
+        int line = stream ? 3 : 2;
         if (expect_error(text, line, 1, want, NULL)) {
             fprintf(stderr, "... for %s\n", d->name);
             return 1;
@@ -575,15 +578,16 @@ static int test_err_bad_values(void)
             break;
         if (strcmp(d->type, "string") == 0)
             continue;
-        int server = strcmp(d->section, "server") == 0;
-        char text[256], name[64];
+        int server = strcmp(d->section, "stream") != 0; /* [server] or [http] */
+        char text[256], name[64], label[32];
+        snprintf(label, sizeof(label), "[%s]", server ? d->section : "stream a");
         if (server)
-            snprintf(text, sizeof(text), "[server]\n%s = !!\n", d->name);
+            snprintf(text, sizeof(text), "%s\n%s = !!\n", label, d->name);
         else if (strcmp(d->name, "key") == 0)
             snprintf(text, sizeof(text), "[stream a]\nkey = !!\n");
         else
             snprintf(text, sizeof(text), STREAM_A "%s = !!\n", d->name);
-        snprintf(name, sizeof(name), "%s %s:", server ? "[server]" : "[stream a]", d->name);
+        snprintf(name, sizeof(name), "%s %s:", label, d->name);
         int line = server || strcmp(d->name, "key") == 0 ? 2 : 3;
         if (expect_error(text, line, 1, name, NULL)) {
             fprintf(stderr, "... for %s\n", d->name);
@@ -960,15 +964,17 @@ static int test_doc_table(void)
         ASSERT_NOT_NULL(d->type);
         ASSERT_NOT_NULL(d->doc);
         ASSERT_LE(20, strlen(d->doc));
-        ASSERT_TRUE(strcmp(d->section, "server") == 0 || strcmp(d->section, "stream") == 0);
-        /* Server keys first, then stream keys (the reference's layout). */
+        ASSERT_TRUE(strcmp(d->section, "server") == 0 || strcmp(d->section, "http") == 0 ||
+                    strcmp(d->section, "stream") == 0);
+        /* Server and http keys first, then stream keys (the reference's layout). */
         if (strcmp(d->section, "stream") == 0)
             stream_seen = 1;
         else
             ASSERT_EQ(stream_seen, 0);
-        /* Names are unique. */
+        /* Names are unique within their section. */
         for (size_t j = 0; j < i; j++)
-            ASSERT_TRUE(strcmp(kb_config_doc(j)->name, d->name) != 0);
+            ASSERT_TRUE(strcmp(kb_config_doc(j)->name, d->name) != 0 ||
+                        strcmp(kb_config_doc(j)->section, d->section) != 0);
     }
     ASSERT_LE(14, n);
     /* Past the end stays at the terminator. */
@@ -1064,6 +1070,120 @@ static int test_docs_mention_every_key(void)
     return 0;
 }
 
+static int test_http_section(void)
+{
+    /* On by default, on the loopback address, read-only without a token. */
+    ASSERT_OK(parse_ok("[stream a]\nkey = abcdefgh12\n"));
+    ASSERT_EQ(cfg->http.enabled, 1);
+    ASSERT_STR_EQ(cfg->http.listen.host, "127.0.0.1");
+    ASSERT_EQ(cfg->http.listen.port, 8080);
+    ASSERT_STR_EQ(cfg->http.token, "");
+    ASSERT_EQ(cfg->http.max_body, 64 * KiB);
+    ASSERT_EQ(cfg->http.request_timeout, 10000);
+    ASSERT_OK(parse_ok("[http]\nlisten = off\n"));
+    ASSERT_EQ(cfg->http.enabled, 0);
+    ASSERT_OK(parse_ok("[http]\nlisten = [::1]:9000\nmax_body = 1M\n"));
+    ASSERT_STR_EQ(cfg->http.listen.host, "::1");
+    ASSERT_EQ(cfg->http.max_body, 1 * MiB);
+    ASSERT_OK(parse_ok("[http]\nlisten = 127.0.0.2:80\n"));
+    /* Reachable from elsewhere: the API needs a token, said at the listen line. */
+    ASSERT_OK(expect_error("[server]\n\n[http]\nlog = x\n", 4, 1, "unknown key 'log'", NULL));
+    ASSERT_OK(expect_error("[http]\n# the web side\nlisten = 0.0.0.0:8080\n", 3, 1,
+                           "[http] listen: 0.0.0.0 is reachable from other machines",
+                           "set [http] token", NULL));
+    ASSERT_OK(expect_error("[http]\nlisten = [::]:8080\n", 2, 1, "needs a token", NULL));
+    ASSERT_OK(parse_ok("[http]\nlisten = 0.0.0.0:8080\ntoken = a-long-enough-token\n"));
+    ASSERT_STR_EQ(cfg->http.token, "a-long-enough-token");
+    /* A bad token is refused without being echoed. */
+    ASSERT_OK(expect_error("[http]\ntoken = short-secret\n", 2, 1, "[http] token:", "the value",
+                           "at least 16", NULL));
+    ASSERT_STR_LACKS(err, "short-secret");
+    ASSERT_OK(expect_error("[http]\nlisten = nowhere\n", 2, 1, "[http] listen:", "or off", NULL));
+    ASSERT_OK(expect_error("[http]\n[http]\n", 2, 1, "[http] appears twice", NULL));
+    return 0;
+}
+
+static int test_push_ids(void)
+{
+    ASSERT_OK(parse_ok("[stream a]\nkey = abcdefgh12\n"
+                       "push = rtmp://live.example/app/KEY-ONE-1234\n"
+                       "push = rtmp://live.example/app/KEY-TWO-5678\n"
+                       "push = youtube:yt-key-9999 name=live.example-2\n"
+                       "push = rtmp://other.example/app/KEY-3 name=shop\n"));
+    const struct kb_push_conf *p = cfg->streams->pushes;
+    ASSERT_STR_EQ(p->id, "live.example");
+    ASSERT_STR_EQ(p->next->id, "live.example-2");
+    /* Taken by the one before it: the label gets its own suffix. */
+    ASSERT_STR_EQ(p->next->next->id, "live.example-2-2");
+    ASSERT_STR_EQ(p->next->next->next->id, "shop");
+    ASSERT_EQ(p->source, KB_PUSH_CONFIG);
+    char v[512];
+    ASSERT_EQ(kb_push_format(p->next->next, v, sizeof(v)), 0);
+    ASSERT_STR_EQ(v, "rtmp://a.rtmp.youtube.com/live2/yt-key-9999 name=live.example-2");
+    return 0;
+}
+
+static int write_text(const char *path, const char *text)
+{
+    return write_file(path, text, strlen(text));
+}
+
+static int test_state_file(void)
+{
+    char dir[] = "/tmp/kb-test-state-XXXXXX";
+    ASSERT_NOT_NULL(mkdtemp(dir));
+    char conf[256], state[256], text[1024];
+    snprintf(conf, sizeof(conf), "%s/kebun.conf", dir);
+    snprintf(state, sizeof(state), "%s/.kebun-destinations.conf", dir);
+    snprintf(text, sizeof(text),
+             "[server]\nrecordings = %s\n[stream a]\nkey = abcdefgh12\n"
+             "push = rtmp://one.example/app/KEY-ONE-1234\n"
+             "push = rtmp://two.example/app/KEY-TWO-1234\n"
+             "[stream b]\nkey = bbbbbbbb12\n",
+             dir);
+    ASSERT_OK(write_text(conf, text));
+    struct kb_config *c;
+    char e[2048];
+    /* No state file: only the config's destinations. */
+    ASSERT_EQ(kb_config_load(conf, &c, e, sizeof(e)), 0);
+    ASSERT_STR_EQ(c->state_path, state);
+    ASSERT_EQ(c->streams->n_pushes, 2);
+    kb_config_free(c);
+
+    ASSERT_OK(write_text(state, "# written by kebun\n"
+                                "[stream a]\n"
+                                "push = rtmp://three.example/app/KEY-3-1234 name=three\n"
+                                "remove = two.example\n"
+                                "push = rtmp://one.example/app/KEY-ONE-1234 name=one.example\n"
+                                "[stream gone]\n"
+                                "push = rtmp://x.example/app/KEY-X-1234\n"));
+    ASSERT_EQ(kb_config_load(conf, &c, e, sizeof(e)), 0);
+    const struct kb_stream_conf *a = c->streams;
+    ASSERT_EQ(a->n_pushes, 2);
+    ASSERT_STR_EQ(a->pushes->id, "one.example");
+    ASSERT_EQ(a->pushes->source, KB_PUSH_CONFIG);
+    ASSERT_STR_EQ(a->pushes->next->id, "three");
+    ASSERT_EQ(a->pushes->next->source, KB_PUSH_API);
+    ASSERT_EQ(a->n_removed, 1);
+    ASSERT_STR_EQ(a->removed[0], "two.example");
+    ASSERT_NOT_NULL(c->notes);
+    ASSERT_STR_HAS(c->notes, ".kebun-destinations.conf:6: [stream gone] is no stream");
+    ASSERT_STR_LACKS(c->notes, "KEY-X");
+    kb_config_free(c);
+
+    /* A broken line is an error with the state file's name and line. */
+    ASSERT_OK(write_text(state, "[stream a]\nkey = nope-nope-nope\npush = ftp://x/y/KEY\n"));
+    ASSERT_EQ(kb_config_load(conf, &c, e, sizeof(e)), -EINVAL);
+    ASSERT_NULL(c);
+    ASSERT_STR_HAS(e, ".kebun-destinations.conf:2: [stream a]: 'key' does not belong");
+    ASSERT_STR_HAS(e, ".kebun-destinations.conf:3: [stream a] push:");
+    ASSERT_STR_LACKS(e, "nope-nope");
+    unlink(state);
+    unlink(conf);
+    rmdir(dir);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "--docs") == 0) {
@@ -1083,6 +1203,9 @@ int main(int argc, char **argv)
     RUN(test_units_and_words);
     RUN(test_err_unknown_key);
     RUN(test_err_sections);
+    RUN(test_http_section);
+    RUN(test_push_ids);
+    RUN(test_state_file);
     RUN(test_err_duplicates);
     RUN(test_err_stream_names);
     RUN(test_err_missing_key);
