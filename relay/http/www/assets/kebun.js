@@ -291,14 +291,15 @@ const kb = (() => {
 
   /**
    * The player box takes the video's shape once it is known (phones film
-   * upright) and no more than 80 % of the screen's height.
+   * upright) and no more than 70 % of the screen's height, so that what
+   * is under it (download, share) shows on a laptop too.
    */
   function fitPlayer(box, video) {
     video.addEventListener('loadedmetadata', () => {
       if (!video.videoWidth || !video.videoHeight) return;
       const ar = video.videoWidth / video.videoHeight;
       box.style.aspectRatio = String(ar);
-      box.style.maxWidth = 'calc(80vh * ' + ar.toFixed(4) + ')';
+      box.style.maxWidth = 'calc(70vh * ' + ar.toFixed(4) + ')';
       box.style.marginInline = 'auto';
     });
   }
