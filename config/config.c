@@ -369,9 +369,14 @@ static int set_value(struct parser *ps, const struct kb__conf_key *k, const char
         struct kb_push_conf **tail = &ps->stream->pushes;
         while (*tail) {
             if (kb_push_same(*tail, p) && ps->state) {
-                /* Added through the API and to the file since: one is enough. */
-                kb_push_free(p);
-                return 0;
+                /* A state file line given twice: one is enough. (One equal to
+                 * a config line is sorted out by merge_state.) */
+                if ((*tail)->source == KB_PUSH_API) {
+                    kb_push_free(p);
+                    return 0;
+                }
+                tail = &(*tail)->next;
+                continue;
             }
             if (kb_push_same(*tail, p)) {
                 errf(ps, line, "%s %s: the same destination twice (first on line %d)", sec,
@@ -640,23 +645,32 @@ static int parse_lines(struct parser *ps, const char *text)
 }
 
 /* Each destination of a stream gets an id unique within it: its name, or
- * name-2, name-3, ... in order (the config's first, then the API's). */
+ * name-2, name-3, ... in order (the config's first, then the API's). An id
+ * once given stays: removing one destination renames no other. Characters
+ * an URL path cannot carry become '-'. */
 static int assign_ids(struct kb_stream_conf *s)
 {
     for (struct kb_push_conf *p = s->pushes; p; p = p->next) {
-        char id[160];
+        if (p->id)
+            continue;
+        char base[128], id[160];
+        snprintf(base, sizeof(base), "%s", p->name);
+        for (char *c = base; *c; c++)
+            if (!isalnum((unsigned char)*c) && *c != '.' && *c != '_' && *c != '-')
+                *c = '-';
+        if (base[0] == '.')
+            base[0] = '-';
         for (int n = 1;; n++) {
             if (n == 1)
-                snprintf(id, sizeof(id), "%s", p->name);
+                snprintf(id, sizeof(id), "%s", base);
             else
-                snprintf(id, sizeof(id), "%s-%d", p->name, n);
+                snprintf(id, sizeof(id), "%s-%d", base, n);
             int taken = 0;
-            for (struct kb_push_conf *q = s->pushes; q != p && !taken; q = q->next)
-                taken = strcmp(q->id, id) == 0;
+            for (struct kb_push_conf *q = s->pushes; q && !taken; q = q->next)
+                taken = q != p && q->id && strcmp(q->id, id) == 0;
             if (!taken)
                 break;
         }
-        free(p->id);
         if (!(p->id = strdup(id)))
             return -ENOMEM;
     }
@@ -796,9 +810,25 @@ static int merge_state(struct kb_config *c, char *err, size_t errlen)
     if (r < 0)
         return r;
     for (struct kb_stream_conf *s = c->streams; s && !ps.n_errors; s = s->next) {
+        drop_removed(s);
+        /* Added through the API and then to the file as well: the file's
+         * line wins (it is the one people see). */
+        for (struct kb_push_conf **pp = &s->pushes; *pp;) {
+            struct kb_push_conf *p = *pp;
+            int dup = 0;
+            for (struct kb_push_conf *q = s->pushes; q && !dup && p->source == KB_PUSH_API;
+                 q = q->next)
+                dup = q->source == KB_PUSH_CONFIG && kb_push_same(q, p);
+            if (dup) {
+                *pp = p->next;
+                kb_push_free(p);
+                s->n_pushes--;
+            } else {
+                pp = &p->next;
+            }
+        }
         if (assign_ids(s) < 0)
             return -ENOMEM;
-        drop_removed(s);
     }
     return ps.n_errors ? -EINVAL : 0;
 }

@@ -612,8 +612,11 @@ struct kb_output *kb_output_new(struct kb_server *srv, struct kb_stream *st,
     uv_timer_init(srv->loop, &o->timer);
     o->timer.data = o;
     o->handles = 1;
-    o->next = srv->outputs;
-    srv->outputs = o;
+    /* In the order they were configured or added. */
+    struct kb_output **tail = &srv->outputs;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = o;
     kb_stream_attach(st, &o->sink);
     if (st->bcast != KB_BC_IDLE)
         start(o);

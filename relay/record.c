@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "relay/http/bridge.h"
 #include "server.h"
 
 struct kb_rec_sink {
@@ -137,6 +138,7 @@ int kb_record_sync(struct kb_server *srv)
                     return -ENOMEM;
                 r->rs = rs;
                 r->sink.ops = &rec_ops;
+                r->sink.kind = KB_SINK_RECORDER;
                 r->next = srv->rec_sinks;
                 srv->rec_sinks = r;
             }
@@ -176,4 +178,12 @@ void kb_record_free(struct kb_server *srv)
         srv->rec_sinks = r->next;
         free(r);
     }
+}
+
+int kb__record_delete(struct kb_server *srv, struct kb_req *r)
+{
+    (void)srv;
+    r->status = 501;
+    snprintf(r->error, sizeof(r->error), "deleting recordings is not built yet");
+    return -1;
 }

@@ -13,6 +13,11 @@ int kb_record_start(struct kb_server *srv);
 int kb_record_sync(struct kb_server *srv);
 /* The stream's recording state (all zero when it is not recorded). */
 void kb_record_status(struct kb_server *srv, struct kb_stream *st, struct kb_rec_status *out);
+struct kb_req;
+/* Delete a finished recording (r->stream, r->arg) on the recorder's job
+ * thread; the answer goes back through the bridge from there. 0 when it
+ * will be answered so, else r holds the answer. */
+int kb__record_delete(struct kb_server *srv, struct kb_req *r);
 /* Shutdown, on the loop: detach the sinks (after the broadcasts ended). */
 void kb_record_stop(struct kb_server *srv);
 /* After the loop: finish recordings, join the thread, free. */

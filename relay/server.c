@@ -5,11 +5,17 @@
 #include <systemd/sd-daemon.h>
 #include <time.h>
 
+#include "flvsink.h"
+#include "kb_version.h"
 #include "log.h"
 #include "output.h"
 #include "record.h"
+#include "relay/http/http.h"
 #include "session.h"
+#include "status.h"
 #include "tls.h"
+
+#define STATUS_MS 250 ///< how often the HTTP side's snapshot is rebuilt
 
 static void on_connection(uv_stream_t *listener, int status)
 {
@@ -50,6 +56,65 @@ static void on_sweep(uv_timer_t *t)
         kb__session_sweep(kb_container_of(l, struct kb_session, link), now);
     kb_net_sweep(&srv->net, now);
     kb_outputs_sweep(srv, now);
+    for (struct kb_stream *st = srv->hub.streams; st; st = st->next) {
+        if (st->rate_at && now > st->rate_at)
+            st->rate_in = (st->total_in - st->rate_bytes) * 8000 / (now - st->rate_at);
+        st->rate_at = now;
+        st->rate_bytes = st->total_in;
+    }
+}
+
+static void on_requests(uv_async_t *a)
+{
+    kb__control_run(a->data);
+}
+
+static void on_status_timer(uv_timer_t *t)
+{
+    kb__status_post(t->data);
+}
+
+/* The web side: its thread, the bridge, and what feeds it. */
+static int start_http(struct kb_server *srv)
+{
+    const struct kb_config *c = srv->conf;
+    kb_list_init(&srv->flv_viewers);
+    if (!c->http.enabled)
+        return 0;
+    int r = kb_bridge_init(&srv->bridge);
+    if (r < 0)
+        return r;
+    uv_async_init(srv->loop, &srv->requests, on_requests);
+    srv->requests.data = srv;
+    uv_timer_init(srv->loop, &srv->status_timer);
+    srv->status_timer.data = srv;
+    srv->http_on = 1;
+    kb_bridge_relay_attach(&srv->bridge, &srv->requests);
+    struct kb_http_params p = {
+        .conf = &c->http,
+        .recordings = c->recordings,
+        .web_root = c->http.web_root[0] ? c->http.web_root : KB_WEB_ROOT,
+        .bridge = &srv->bridge,
+    };
+    r = kb_http_start(&p, &srv->http);
+    if (r < 0)
+        return r;
+    kb__status_post(srv);
+    uv_timer_start(&srv->status_timer, on_status_timer, STATUS_MS, STATUS_MS);
+    return 0;
+}
+
+static void stop_http(struct kb_server *srv)
+{
+    if (!srv->http_on)
+        return;
+    /* Requests from now on are refused; viewers' responses end. */
+    kb_bridge_relay_attach(&srv->bridge, NULL);
+    kb__flvsink_end_stream(srv, NULL);
+    kb__control_forget(srv);
+    kb_http_stop(srv->http);
+    uv_close((uv_handle_t *)&srv->requests, NULL);
+    uv_close((uv_handle_t *)&srv->status_timer, NULL);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -141,6 +206,11 @@ int kb_server_start(struct kb_server *srv, uv_loop_t *loop, struct kb_config *co
         kb_server_stop(srv);
         return r;
     }
+    r = start_http(srv);
+    if (r < 0) {
+        kb_server_stop(srv);
+        return r;
+    }
     /* A recorder that cannot start (an unwritable directory) leaves the
      * relay and the pushes running; the log says why nothing is recorded. */
     if (kb_record_start(srv) < 0)
@@ -162,6 +232,7 @@ void kb_server_stop(struct kb_server *srv)
     /* Platforms get FCUnpublish/deleteStream, sent (by kb_net_close) now
      * if the socket takes them, before every connection closes. */
     kb_outputs_stop(srv);
+    stop_http(srv);
     for (int i = 0; i < srv->n_listeners; i++)
         uv_close((uv_handle_t *)&srv->listeners[i], NULL);
     kb_net_close(&srv->net);
@@ -218,6 +289,13 @@ void kb_server_log_status(struct kb_server *srv)
 
 void kb_server_free(struct kb_server *srv)
 {
+    /* The HTTP thread may still finish its connections: wait for it before
+     * the bridge goes. */
+    kb_http_free(srv->http);
+    srv->http = NULL;
+    if (srv->http_on)
+        kb_bridge_destroy(&srv->bridge);
+    srv->http_on = 0;
     kb_record_free(srv);
     kb_tls_forget_contexts();
     kb_hub_free(&srv->hub);

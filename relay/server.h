@@ -13,12 +13,15 @@
 
 #include "config/config.h"
 #include "conn.h"
+#include "control.h"
+#include "relay/http/bridge.h"
 #include "relay/stream.h"
 
 struct kb_session;
 struct kb_output;
 struct kb_recorder;
 struct kb_rec_sink;
+struct kb_http;
 
 #define KB_SERVER_SIGNALS 4
 
@@ -36,6 +39,14 @@ struct kb_server {
     struct kb_output *outputs;      ///< every push destination
     struct kb_recorder *recorder;   ///< the recording thread, or NULL
     struct kb_rec_sink *rec_sinks;  ///< one per recorded stream
+    /* The web side (when [http] listen is not off). */
+    struct kb_http *http;           ///< its thread
+    struct kb_bridge bridge;        ///< what passes between it and this loop
+    uv_async_t requests;            ///< the HTTP thread sent requests
+    uv_timer_t status_timer;        ///< posts a snapshot a few times a second
+    struct kb_list flv_viewers;     ///< HTTP-FLV viewers' sinks (flvsink.c)
+    struct kb_removed *removed;     ///< config destinations removed through the API
+    int http_on;                    ///< the bridge and its handles exist
     int stopping;
     int listen_overridden;          ///< --listen given: reloads keep it
 };
@@ -51,5 +62,7 @@ void kb_server_free(struct kb_server *srv);
 void kb_server_reload(struct kb_server *srv);
 /* SIGUSR1: log the state of every stream and push destination. */
 void kb_server_log_status(struct kb_server *srv);
+/* Build and post a snapshot for the HTTP side now (status.c). */
+void kb__status_post(struct kb_server *srv);
 
 #endif

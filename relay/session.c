@@ -45,6 +45,7 @@ void kb__session_end_role(struct kb_session *s, const char *why)
                "play stopped after %.1f s, %llu bytes sent, %llu messages dropped (%s)", secs,
                (unsigned long long)s->conn.bytes_out, (unsigned long long)s->player.gate.drops,
                why);
+        st->bytes_out_done += s->conn.bytes_out;
         kb__player_stop(s);
     }
     s->stream = NULL;

@@ -229,6 +229,7 @@ void kb_stream_publish(struct kb_stream *st, struct kb_session *publisher, uint6
     if (!resumed)
         st->bcast_start_ms = now_ms;
     st->bcast = KB_BC_LIVE;
+    st->state_ms = now_ms;
     st->grace_until = 0;
     st->publisher = publisher;
     caches_clear(st);
@@ -242,6 +243,8 @@ void kb_stream_publish(struct kb_stream *st, struct kb_session *publisher, uint6
 static void end_broadcast(struct kb_stream *st)
 {
     st->bcast = KB_BC_IDLE;
+    /* At the deadline, or at once (grace 0, shutdown). */
+    st->state_ms = st->grace_until ? st->grace_until : st->state_ms;
     st->grace_until = 0;
     tell_sinks(st, EV_END, 0);
 }
@@ -253,6 +256,7 @@ void kb_stream_unpublish(struct kb_stream *st, uint64_t now_ms)
     caches_clear(st);
     st->ts_started = 0;
     st->bcast = KB_BC_GRACE;
+    st->state_ms = now_ms;
     tell_sinks(st, EV_UNPUBLISH, 0);
     if (st->grace_ms == 0 || st->hub->closing) {
         end_broadcast(st);
@@ -385,6 +389,7 @@ int kb_stream_push(struct kb_stream *st, struct kb_msg *m)
     m->timestamp = rebase(st, m->timestamp);
     st->msgs_in++;
     st->bytes_in += m->len;
+    st->total_in += m->len;
     /* Built once here, every player sends the very same bytes. */
     if (st->n_wire && kb_msg_wire(m, st->hub->chunk_size, PLAY_MSID) < 0) {
         kb_msg_unref(m);

@@ -53,7 +53,8 @@ struct kb_sink_ops {
 };
 
 enum kb_sink_kind {
-    KB_SINK_PLAYER,   ///< an RTMP player
+    KB_SINK_OTHER,    ///< anything not counted below
+    KB_SINK_PLAYER,   ///< an RTMP player or an HTTP-FLV viewer
     KB_SINK_PUSH,     ///< a push destination
     KB_SINK_RECORDER, ///< the recording
     KB_SINK_KINDS,
@@ -77,6 +78,16 @@ enum kb_broadcast {
 };
 
 struct kb_hub;
+
+/* What the stream's recordings wrote over kebun's run, for /metrics
+ * (relay/status.c keeps it up to date from the recorder's status). */
+struct kb_rec_totals {
+    char dir[256];                ///< the recording the current values belong to
+    uint64_t bytes, segments, dropped;          ///< in that recording
+    uint64_t bytes_done, segments_done, dropped_done; ///< in the ones before
+    uint64_t failures;            ///< times a recording went from working to failed
+    int failed;
+};
 
 struct kb_stream {
     struct kb_hub *hub;
@@ -114,6 +125,12 @@ struct kb_stream {
 
     uint64_t msgs_in, bytes_in;   ///< this publish session
     uint64_t publish_start_ms;    ///< loop time the session started
+    uint64_t state_ms;            ///< loop time bcast last changed (0: never)
+    uint64_t total_in;            ///< payload bytes received over the stream's life
+    uint64_t bytes_out_done;      ///< bytes sent to players that have left
+    uint64_t rate_in;             ///< bits/s received, sampled by the server's sweep
+    uint64_t rate_bytes, rate_at; ///< total_in and loop time at the last sample
+    struct kb_rec_totals rec_totals;
     struct kb_stream *next;
 };
 

@@ -120,7 +120,7 @@ class Kebun:
     """One kebun process with its own config and log file."""
 
     def __init__(self, streams=None, server_extra="", stream_extra=None, asan_options="",
-                 dir=None, preexec=None):
+                 dir=None, preexec=None, http_extra=""):
         if not KEBUN or not os.access(KEBUN, os.X_OK):
             raise SystemExit("KEBUN must point to the kebun binary (got %r)" % KEBUN)
         # A restart reuses the directory (and so the recordings) of a kebun
@@ -133,6 +133,12 @@ class Kebun:
         if "recordings =" not in server_extra:
             lines.append("recordings = %s/recordings" % self.dir)
         lines += [server_extra, ""]
+        # The web side listens on a port of its own (every test runs it).
+        self.http_port = free_port()
+        lines += ["[http]"]
+        if "listen" not in http_extra:
+            lines += ["listen = 127.0.0.1:%d" % self.http_port]
+        lines += [http_extra, ""]
         for name, key in streams.items():
             lines += ["[stream %s]" % name, "key = %s" % key]
             lines += [(stream_extra or {}).get(name, ""), ""]
