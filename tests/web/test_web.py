@@ -118,21 +118,18 @@ def main():
     a = Nginx(base_dir, "platform-a", {"live": ""})
     b = Nginx(base_dir, "platform-b", {"live": ""})
     dead_port = t.free_port()  # nothing listens there: connection refused
-    http_port = t.free_port()
     www = os.path.join(t.SRCDIR, "relay", "http", "www")
     secrets = [t.KEY, QUIET_KEY, "platform-a-secret-key", "broken-secret-key", "platform-b-secret-key"]
     kb = t.Kebun(
         streams={"demo": t.KEY, "quiet": QUIET_KEY},
-        server_extra="grace = 2s\npush_retry_min = 500ms\npush_retry_max = 2s\n"
-                     "\n"
-                     "[http]\nlisten = 127.0.0.1:%d\ntoken = %s\nweb_root = %s\n"
-                     % (http_port, TOKEN, www),
+        server_extra="grace = 2s\npush_retry_min = 500ms\npush_retry_max = 2s",
+        http_extra="token = %s\nweb_root = %s" % (TOKEN, www),
         stream_extra={"demo": "record = on\n"
                               "push = rtmp://127.0.0.1:%d/live/platform-a-secret-key name=platform-a\n"
                               "push = rtmp://127.0.0.1:%d/live/broken-secret-key name=broken\n"
                       % (a.port, dead_port),
                       "quiet": "record = on\n"})
-    base = "http://127.0.0.1:%d" % http_port
+    base = "http://127.0.0.1:%d" % kb.http_port
     t.require(wait_api(base, "/api/v1/streams", lambda b: "streams" in b, 10) is not None,
               "kebun answers GET /api/v1/streams on " + base, api(base, "/api/v1/streams"))
 
