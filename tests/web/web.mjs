@@ -51,7 +51,7 @@ async function launch() {
     executablePath: cfg.chromium || '/usr/bin/chromium',
     headless: false, // the flags below say --headless=new themselves
     args: ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--no-first-run'],
+      '--disable-component-update', '--disable-sync', '--no-first-run', '--hide-scrollbars'],
     viewport: { width: 1280, height: 800 },
     timeout: 30000,
   });

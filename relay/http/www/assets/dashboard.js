@@ -514,6 +514,7 @@
         el('button', { type: 'button', class: 'small', onclick: () => poll() }, 'Retry now'));
     };
     banner.className = 'banner error';
+    streamsEl.classList.add('stale');
     draw();
     ticker = setInterval(draw, 1000);
     if (e.status === 401 && !kb.token()) askForToken();
@@ -524,6 +525,7 @@
     ticker = null;
     banner.className = 'banner';
     banner.replaceChildren();
+    streamsEl.classList.remove('stale');
   }
 
   async function poll() {

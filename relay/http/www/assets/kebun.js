@@ -300,7 +300,6 @@ const kb = (() => {
       const ar = video.videoWidth / video.videoHeight;
       box.style.aspectRatio = String(ar);
       box.style.maxWidth = 'calc(70vh * ' + ar.toFixed(4) + ')';
-      box.style.marginInline = 'auto';
     });
   }
 

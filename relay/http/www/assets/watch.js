@@ -11,6 +11,7 @@
   const box = document.getElementById('player');
   const overlay = document.getElementById('overlay');
   const overlayText = document.getElementById('overlay-text');
+  const overlayHint = document.getElementById('overlay-hint');
   const spinner = document.getElementById('spinner');
   const unmute = document.getElementById('unmute');
   const badge = document.getElementById('badge');
@@ -36,14 +37,20 @@
   document.getElementById('replays').textContent = 'Earlier broadcasts of ' + name;
   video.setAttribute('aria-label', 'Live video of ' + name);
 
-  function showOverlay(text, busy) {
+  /* The overlay covers the player while there is nothing to play; the
+   * video's controls would be dead under it, so they go too. */
+  function showOverlay(text, busy, hint) {
     overlayText.textContent = text;
+    overlayHint.textContent = hint || '';
+    overlayHint.hidden = !hint;
     spinner.hidden = !busy;
     overlay.hidden = false;
+    video.controls = false;
   }
 
   function hideOverlay() {
     overlay.hidden = true;
+    video.controls = true;
   }
 
   function setStatus(text, isError) {
@@ -106,7 +113,7 @@
     if (s && s.state === 'idle') {
       if (mode) teardown();
       failures = 0;
-      showOverlay('Waiting for the broadcast… This page starts playing by itself when it begins.', true);
+      showOverlay('Waiting for the broadcast…', true, 'This page starts playing by itself when it begins.');
       schedule(check, IDLE_RECHECK_MS);
       return;
     }
@@ -137,10 +144,16 @@
     lastProgress = Date.now();
     player = kb.flvPlayer(video, (s && s.flv) || '/live/' + kb.seg(name) + '.flv');
     player.on(mpegts.Events.ERROR, (type, detail, info) => {
-      const why = info && info.msg ? info.msg : detail;
       teardown();
+      /* Refused because nobody broadcasts (when the API could not say so). */
+      if (info && (info.code === 404 || info.code === 409)) {
+        showOverlay('Waiting for the broadcast…', true, 'This page starts playing by itself when it begins.');
+        schedule(check, IDLE_RECHECK_MS * 2);
+        return;
+      }
+      const why = info && info.msg ? info.msg : detail;
       const wait = backoff();
-      showOverlay('The connection was lost (' + why + '). Trying again in ' + Math.round(wait / 1000) + ' s…', true);
+      showOverlay('The connection was lost (' + why + ').', true, 'Trying again in ' + Math.round(wait / 1000) + ' s…');
       schedule(check, wait);
     });
     player.on(mpegts.Events.LOADING_COMPLETE, () => {
@@ -171,7 +184,7 @@
       hls = await kb.hlsPlay(video, url, (why) => {
         teardown();
         const wait = backoff();
-        showOverlay('Playback failed (' + why + '). Trying again in ' + Math.round(wait / 1000) + ' s…', true);
+        showOverlay('Playback failed (' + why + ').', true, 'Trying again in ' + Math.round(wait / 1000) + ' s…');
         schedule(check, wait);
       });
     } catch (e) {
