@@ -5,8 +5,10 @@ playwright-core (web.mjs, one step per call). Checked:
 - /watch/NAME plays over HTTP-FLV: currentTime advances over 3 s with no
   error event, and the latency from the publisher's clock (burned into the
   picture) to the screen is under 2 s; without MSE live playback it plays
-  the live recording's HLS; an idle stream's page waits, starts by itself
-  when a broadcast begins and waits again after it;
+  the live recording's HLS (natively, and through hls.js); the replay page
+  of the recording being made plays it from its start; an idle stream's
+  page waits, starts by itself when a broadcast begins and waits again
+  after it;
 - the dashboard shows the stream live with its thumbnail, platform A live
   and a broken destination retrying with its error; the preview plays;
   adding a destination without the token is refused with a clear message,
@@ -142,6 +144,7 @@ def main():
               api(base, "/api/v1/streams/demo"))
 
     cfg = {
+        "liveRecording": live["recording"]["path"],
         "base": base, "token": TOKEN, "shots": shots, "chromium": CHROMIUM, "stream": "demo",
         "secrets": secrets, "ffmpeg": shutil.which("ffmpeg"),
         "platformA": {"id": "platform-a", "masked": "rtmp://127.0.0.1:%d/live/****" % a.port},

@@ -272,6 +272,35 @@ async function stepWatch() {
       await p2.close();
     }
 
+    /* The replay page of the recording being made: no MP4 yet, so its
+     * HLS, through hls.js (the code path of browsers without native HLS),
+     * from its beginning rather than its live edge. */
+    const p4 = await b.context.newPage();
+    await p4.addInitScript(() => {
+      const can = HTMLMediaElement.prototype.canPlayType;
+      HTMLMediaElement.prototype.canPlayType = function (t) {
+        return /mpegurl/i.test(t) ? '' : can.call(this, t);
+      };
+    });
+    await p4.goto(cfg.base + '/replay/' + cfg.liveRecording);
+    await p4.waitForSelector('video', { timeout: 10000 });
+    await p4.evaluate(() => {
+      const v = document.querySelector('video');
+      v.muted = true;
+      return v.play().catch(() => {});
+    });
+    const hlsReplay = await playing(p4, 0.5, 20000);
+    const at = await p4.evaluate(() => ({
+      t: document.querySelector('video').currentTime,
+      hlsjs: typeof window.Hls !== 'undefined',
+      download: !!document.querySelector('a[download]'),
+      note: document.querySelector('main').textContent.includes('MP4 download appears'),
+    }));
+    check(hlsReplay && at.hlsjs && at.t < 8, 'a recording still being made replays through hls.js from its start',
+      at, { hlsjs: true, t: '< 8 s' });
+    check(!at.download && at.note, 'it offers no download yet and says when there will be one', at, { download: false, note: true });
+    await p4.close();
+
     /* An idle stream: the page waits, starts by itself when the phone
      * begins, and goes back to waiting when it stops. */
     const p3 = await b.context.newPage();

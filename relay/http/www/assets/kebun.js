@@ -252,8 +252,10 @@ const kb = (() => {
    * Plays an HLS playlist: natively when the browser can, else through
    * hls.js. Resolves to the Hls instance (null when native); rejects when
    * neither works. onFatal(message) is called on a fatal hls.js error.
+   * fromStart plays a recording that is still growing from its beginning
+   * (hls.js would start at its live edge).
    */
-  async function hlsPlay(video, url, onFatal) {
+  async function hlsPlay(video, url, onFatal, fromStart) {
     if (nativeHls(video)) {
       video.src = url;
       return null;
@@ -261,7 +263,9 @@ const kb = (() => {
     await loadScript(HLS);
     /* global Hls */
     if (!Hls.isSupported()) throw new Error('this browser can play neither HLS nor Media Source Extensions');
-    const hls = new Hls({ enableWorker: true, lowLatencyMode: false, backBufferLength: 60 });
+    const hls = new Hls({
+      enableWorker: true, lowLatencyMode: false, backBufferLength: 60, startPosition: fromStart ? 0 : -1,
+    });
     hls.on(Hls.Events.ERROR, (ev, data) => {
       if (data.fatal && onFatal) onFatal(data.details || data.type || 'playback error');
     });

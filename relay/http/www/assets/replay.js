@@ -171,7 +171,7 @@
         await kb.hlsPlay(video, playlist, (why) => {
           playMsg.textContent = 'Playback failed (' + why + ').';
           playMsg.classList.add('error');
-        });
+        }, true);
       } catch (e) {
         playMsg.textContent = 'This browser cannot play this recording: ' + e.message + '.';
         playMsg.classList.add('error');
