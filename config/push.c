@@ -168,6 +168,11 @@ static int parse_url(struct kb_push_conf *p, const char *u, char *err, size_t er
 int kb_push_parse(const char *text, struct kb_push_conf **out, char *err, size_t errlen)
 {
     *out = NULL;
+    /* One line: a control character in it would end up in a log line or
+     * break the state file (values come from the API too). */
+    for (const char *c = text; *c; c++)
+        if ((unsigned char)*c < ' ' && *c != '\t')
+            return fail(err, errlen, "the destination holds a control character");
     struct kb_push_conf *p = calloc(1, sizeof(*p));
     if (!p)
         return -ENOMEM;

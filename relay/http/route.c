@@ -74,6 +74,7 @@ enum kb_route kb_route_api(const char *path, size_t n, struct kb_route_match *ou
     static const char prefix[] = "/api/v1/";
     memset(out, 0, sizeof(*out));
     out->route = KB_R_NONE;
+    out->allow = "";
     size_t pl = sizeof(prefix) - 1;
     if (n < pl || memcmp(path, prefix, pl) != 0)
         return KB_R_NONE;
@@ -196,6 +197,15 @@ int kb_query_param(const char *q, size_t qn, const char *key, char *out, size_t 
     return 0;
 }
 
+/* A value that goes on one line of the state file may hold none. */
+static int has_control(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < ' ' || s[i] == 0x7f)
+            return 1;
+    return 0;
+}
+
 int kb_body_push(const char *body, size_t n, char *out, size_t cap, char *err, size_t errlen)
 {
     size_t i = 0;
@@ -219,8 +229,12 @@ int kb_body_push(const char *body, size_t n, char *out, size_t cap, char *err, s
         else if (vl == 0 || vl >= cap) {
             snprintf(err, errlen, "\"push\" must be 1 to %zu characters", cap - 1);
             ok = 0;
-        } else
+        } else if (has_control(v->valuestring, vl)) {
+            snprintf(err, errlen, "\"push\" holds a control character (one line only)");
+            ok = 0;
+        } else {
             memcpy(out, v->valuestring, vl + 1);
+        }
         /* The value holds a key: clear cJSON's copy before it is freed. */
         if (cJSON_IsString(v) && v->valuestring)
             memset(v->valuestring, 0, strlen(v->valuestring));
@@ -235,12 +249,9 @@ int kb_body_push(const char *body, size_t n, char *out, size_t cap, char *err, s
         snprintf(err, errlen, "the push value is longer than %zu characters", cap - 1);
         return -1;
     }
-    for (size_t k = i; k < e; k++) {
-        unsigned char c = (unsigned char)body[k];
-        if (c < ' ' || c == 0x7f) {
-            snprintf(err, errlen, "the push value holds a control character (one line only)");
-            return -1;
-        }
+    if (has_control(body + i, e - i)) {
+        snprintf(err, errlen, "the push value holds a control character (one line only)");
+        return -1;
     }
     memcpy(out, body + i, e - i);
     out[e - i] = '\0';
