@@ -249,29 +249,42 @@ const kb = (() => {
   }
 
   /**
-   * Plays an HLS playlist: natively when the browser can, else through
-   * hls.js. Resolves to the Hls instance (null when native); rejects when
-   * neither works. onFatal(message) is called on a fatal hls.js error.
-   * fromStart plays a recording that is still growing from its beginning
-   * (hls.js would start at its live edge).
+   * Plays an HLS playlist: through hls.js where Media Source Extensions
+   * exist (hls.js's own advice: some browsers that say they play HLS
+   * natively, Android's and lately Chromium's, do it badly), natively
+   * where they do not (iPhones before iOS 17.1). Resolves to the Hls
+   * instance (null when native); rejects when neither works.
+   * onFatal(message) is called on a fatal hls.js error. fromStart plays a
+   * recording that is still growing from its beginning (hls.js would start
+   * at its live edge).
    */
   async function hlsPlay(video, url, onFatal, fromStart) {
+    if ('MediaSource' in window || 'ManagedMediaSource' in window) {
+      let ok = false;
+      try {
+        await loadScript(HLS);
+        /* global Hls */
+        ok = Hls.isSupported();
+      } catch (e) {
+        ok = false;
+      }
+      if (ok) {
+        const hls = new Hls({
+          enableWorker: true, lowLatencyMode: false, backBufferLength: 60, startPosition: fromStart ? 0 : -1,
+        });
+        hls.on(Hls.Events.ERROR, (ev, data) => {
+          if (data.fatal && onFatal) onFatal(data.details || data.type || 'playback error');
+        });
+        hls.loadSource(url);
+        hls.attachMedia(video);
+        return hls;
+      }
+    }
     if (nativeHls(video)) {
       video.src = url;
       return null;
     }
-    await loadScript(HLS);
-    /* global Hls */
-    if (!Hls.isSupported()) throw new Error('this browser can play neither HLS nor Media Source Extensions');
-    const hls = new Hls({
-      enableWorker: true, lowLatencyMode: false, backBufferLength: 60, startPosition: fromStart ? 0 : -1,
-    });
-    hls.on(Hls.Events.ERROR, (ev, data) => {
-      if (data.fatal && onFatal) onFatal(data.details || data.type || 'playback error');
-    });
-    hls.loadSource(url);
-    hls.attachMedia(video);
-    return hls;
+    throw new Error('this browser can play neither HLS nor Media Source Extensions');
   }
 
   /**

@@ -192,6 +192,14 @@
       showOverlay('This browser cannot play live video: ' + e.message + '.', false);
       return;
     }
+    if (!hls) {
+      /* A native player may start a growing playlist at its beginning:
+       * go to a few seconds before its end, as a live player would. */
+      video.addEventListener('loadedmetadata', () => {
+        const r = video.seekable;
+        if (r.length && r.end(r.length - 1) - video.currentTime > 12) video.currentTime = r.end(r.length - 1) - 8;
+      }, { once: true });
+    }
     setStatus('Playing from the recording (a few seconds behind).');
     kb.playWithSound(video, () => {
       unmute.hidden = false;
