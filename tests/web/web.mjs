@@ -53,9 +53,9 @@ async function launch() {
     args: ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
       '--disable-component-update', '--disable-sync', '--no-first-run', '--hide-scrollbars'],
     viewport: { width: 1280, height: 800 },
-    timeout: 30000,
+    timeout: 60000, // a loaded two-core machine starts Chromium slowly
   });
-  context.setDefaultTimeout(15000);
+  context.setDefaultTimeout(20000);
   const consoleLines = [];
   const pageErrors = [];
   const watch = (page) => {
@@ -198,6 +198,19 @@ async function playing(page, minTime, timeoutMs) {
   }, minTime, { timeout: timeoutMs }).then(() => true, () => false);
 }
 
+/** What the page's video is doing, for a failure's message. */
+async function videoState(page, b) {
+  const st = await page.evaluate(() => {
+    const v = document.querySelector('video');
+    const o = document.getElementById('overlay');
+    return v ? {
+      currentTime: v.currentTime, paused: v.paused, readyState: v.readyState, networkState: v.networkState,
+      overlay: o && !o.hidden ? o.textContent.trim() : '', mediaErrors: window.__mediaErrors,
+    } : 'no video element';
+  }).catch((e) => 'page gone: ' + e.message);
+  return { video: st, console: b ? b.consoleLines.slice(-5) : [], scriptErrors: b ? b.pageErrors : [] };
+}
+
 async function overlayText(page) {
   return page.evaluate(() => {
     const o = document.getElementById('overlay');
@@ -211,7 +224,10 @@ async function stepWatch() {
   try {
     const url = cfg.base + '/watch/' + cfg.stream;
     await page.goto(url);
-    require(await playing(page, 0.3, 20000), '/watch/' + cfg.stream + ' starts playing (HTTP-FLV through mpegts.js)');
+    const started = Date.now();
+    require(await playing(page, 0.3, 30000), '/watch/' + cfg.stream + ' starts playing (HTTP-FLV through mpegts.js)',
+      await videoState(page, b), 'playing');
+    log('first picture after ' + (Date.now() - started) + ' ms');
     check(await overlayText(page) === '', 'no overlay over the playing video', await overlayText(page), '');
     const muted = await page.evaluate(() => document.querySelector('video').muted);
     const unmuteShown = await page.evaluate(() => !document.getElementById('unmute').hidden);
@@ -324,8 +340,8 @@ async function stepWatch() {
     children.push(pub);
     let pubErr = '';
     pub.stderr.on('data', (d) => { pubErr += d; });
-    const started = await playing(p3, 0.3, 25000);
-    check(started, 'the waiting page starts playing by itself when the broadcast begins', await overlayText(p3), '');
+    const began = await playing(p3, 0.3, 30000);
+    check(began, 'the waiting page starts playing by itself when the broadcast begins', await videoState(p3, b), 'playing');
     const code = await new Promise((r) => (pub.exitCode !== null ? r(pub.exitCode) : pub.on('exit', r)));
     check(code === 0, 'the second publisher ran to its end', [code, pubErr.slice(-300)], 0);
     const back = await until('waiting again', async () => /Waiting for the broadcast|ended/.test(await overlayText(p3)), 25000);

@@ -20,7 +20,7 @@
 
   const IDLE_RECHECK_MS = 3000;
   const STATE_REFRESH_MS = 10000;
-  const STALL_MS = 10000;
+  const STALL_MS = 15000;
 
   let player = null;     // mpegts.js player
   let hls = null;        // hls.js instance (null when native or FLV)
@@ -64,7 +64,9 @@
     badge.hidden = false;
     badge.className = 'badge ' + state;
     badge.textContent = state === 'grace' ? 'paused' : state;
-    viewers.textContent = state === 'idle' ? '' : (s.players || 0) + ' watching · started ' + kb.timeOfDay(s.publisher ? s.publisher.since : s.since);
+    const watching = (s.players || 0) + ' watching';
+    viewers.textContent = state === 'live' ? watching + ' · live since ' + kb.timeOfDay(s.since)
+      : state === 'grace' ? watching + ' · the phone is reconnecting' : '';
   }
 
   function schedule(fn, ms) {
@@ -78,6 +80,7 @@
   }
 
   function teardown() {
+    setStatus('');
     if (player) {
       player.destroy();
       player = null;
@@ -231,10 +234,12 @@
     if (!video.muted) unmute.hidden = true;
   });
 
-  /* A stream that stops moving for 10 s without the viewer pausing it is
-   * reconnected: some stalls never raise an error. */
+  /* A stream that stops moving for 15 s without the viewer pausing it is
+   * reconnected: some stalls never raise an error. Not while the phone is
+   * away within its grace period: the connection is fine, there is just
+   * nothing to show. */
   setInterval(() => {
-    if (!mode || video.paused) {
+    if (!mode || video.paused || (stream && stream.state === 'grace')) {
       lastProgress = Date.now();
       return;
     }
