@@ -57,6 +57,12 @@ struct kb_http_conf {
 /* Where a push destination came from. */
 enum { KB_PUSH_CONFIG, KB_PUSH_API };
 
+/* When recordings are flushed to the disk. */
+enum {
+    KB_CONF_FSYNC_OFF,     ///< when the kernel likes
+    KB_CONF_FSYNC_SEGMENT, ///< each completed segment, playlist and meta.json, before listing
+};
+
 struct kb_stream_conf {
     char *name;     ///< public name: what viewers play
     char *key;      ///< secret key: what the publisher publishes with
@@ -94,6 +100,8 @@ struct kb_config {
     uint64_t record_queue;      ///< bytes queued for the recorder thread per stream
     uint64_t thumbnail_interval; ///< ms between extra thumbnails (0 = first only)
     int export_mp4;             ///< make a faststart MP4 of each finished recording
+    int fsync;                  ///< KB_CONF_FSYNC_*
+    uint64_t shutdown_timeout;  ///< ms a stop waits for recordings' exports
     uint64_t push_retry_min;    ///< ms: first retry delay of a failed push
     uint64_t push_retry_max;    ///< ms: the delay doubles up to this
     uint64_t push_queue;        ///< bytes queued per push destination before it skips

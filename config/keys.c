@@ -14,6 +14,7 @@ const char *const kb__conf_type_names[] = {
 
 const char *const kb__conf_level_names[] = {"error", "warn", "info", "debug", NULL};
 static const char *const format_names[] = {"fmp4", "mpegts", NULL};
+static const char *const fsync_names[] = {"off", "segment", NULL};
 
 #define SRV(f) offsetof(struct kb_config, f)
 #define HTTP(f) offsetof(struct kb_config, http.f)
@@ -92,6 +93,19 @@ const struct kb__conf_key kb__conf_keys[] = {
      "When a recording finishes, remux it into one progressive MP4 with `faststart` "
      "(`recording.mp4`) for download and sharing. Exports run on their own thread; one cut "
      "off by a shutdown or a crash is made at the next start."},
+    {"fsync", SEC_SERVER, T_ENUM, 0, SRV(fsync), "off", 0, 0,
+     "`segment` flushes each completed recording segment, the playlist and `meta.json` (and "
+     "their directory) to the disk before the playlist lists them, so a power cut loses at "
+     "most the segment being written. `off` leaves it to the kernel, which may keep written "
+     "data in memory for some 30 s (Linux's default), so a power cut can lose more; a crash "
+     "of kebun alone loses only the segment being written either way. A reload applies it "
+     "to the next file written. See BENCHMARKS.md for its cost.",
+     fsync_names},
+    {"shutdown_timeout", SEC_SERVER, T_DURATION, 0, SRV(shutdown_timeout), "10s", 0, 3600000,
+     "On SIGTERM or SIGINT every open recording is closed (`EXT-X-ENDLIST`, `meta.json` "
+     "complete); with `export_mp4` kebun then waits up to this long for the exports still "
+     "running or queued before it exits. Exports it cuts off stay due (`export_pending`) and "
+     "are made at the next start. `0` does not wait."},
     {"push_retry_min", SEC_SERVER, T_DURATION, 0, SRV(push_retry_min), "1s", 100, 600000,
      "A push destination that fails is retried after this long, then after twice as long "
      "each time (with random jitter), up to `push_retry_max`."},

@@ -90,7 +90,7 @@ static void part_close(struct part_in *p, struct cat *c)
 
 /* Open the part whose files `c` lists, from its first file. The caller
  * closes it (part_close) whatever this returns. */
-static int part_open(struct part_in *p, struct cat *c, enum kb_rec_format format)
+static int part_open(struct part_in *p, struct cat *c, enum kb_recorder_format format)
 {
     memset(p, 0, sizeof(*p));
     c->i = 0;
@@ -106,10 +106,10 @@ static int part_open(struct part_in *p, struct cat *c, enum kb_rec_format format
     }
     p->ic->pb = p->pb;
     p->ic->flags |= AVFMT_FLAG_CUSTOM_IO;
-    const AVInputFormat *fmt = av_find_input_format(format == KB_REC_FMP4 ? "mov" : "mpegts");
+    const AVInputFormat *fmt = av_find_input_format(format == KB_RECORDER_FMP4 ? "mov" : "mpegts");
     int err = avformat_open_input(&p->ic, NULL, fmt, NULL);
     /* MPEG-TS carries no global headers: let the parsers find them. */
-    if (err >= 0 && format == KB_REC_MPEGTS)
+    if (err >= 0 && format == KB_RECORDER_MPEGTS)
         err = avformat_find_stream_info(p->ic, NULL);
     return err < 0 ? err : 0;
 }
@@ -123,9 +123,9 @@ static int kind_of(const AVCodecParameters *par)
 
 /* One export. */
 struct ex {
-    struct kb_recorder *r;
+    const struct kb__env *env;
     const char *stream, *name; ///< for logs
-    enum kb_rec_format format;
+    enum kb_recorder_format format;
     const atomic_int *cancel;
     /* The output tracks, from the parts' union. */
     AVCodecParameters *par[2]; ///< NULL: no part has this kind
@@ -231,7 +231,7 @@ static int copy_part(struct ex *x, struct cat *c, int part)
         if (f->codec_id != par->codec_id) {
             /* Another codec cannot share the track. */
             map[i] = -1;
-            kb__log(x->r, KB__WARN, x->stream,
+            kb__log(x->env, KB__WARN, x->stream,
                     "export of %s: part %d's %s (%s) cannot share the %s track of part %d "
                     "(%s): left out of recording.mp4",
                     x->name, part, kind_name(k), avcodec_get_name(par->codec_id), kind_name(k),
@@ -291,14 +291,15 @@ out:
 static void part_files(const struct kb__playlist *pl, size_t *i, struct cat *c)
 {
     c->n = 0;
-    if (pl->format == KB_REC_FMP4)
+    if (pl->format == KB_RECORDER_FMP4)
         c->names[c->n++] = pl->e[*i].map[0] ? pl->e[*i].map : "init.mp4";
     int part = pl->e[*i].part;
     for (; *i < pl->n && pl->e[*i].part == part; (*i)++)
         c->names[c->n++] = pl->e[*i].name;
 }
 
-int kb__export(struct kb_recorder *r, const char *stream, const char *dir, const atomic_int *cancel)
+int kb__export(const struct kb__env *env, const char *stream, const char *dir,
+               const atomic_int *cancel)
 {
     struct kb__playlist pl;
     char tmp[PATH_MAX], path[PATH_MAX], ebuf[128];
@@ -306,11 +307,11 @@ int kb__export(struct kb_recorder *r, const char *stream, const char *dir, const
     int64_t t0 = kb__mono_ms();
     int err = kb__pl_read(&pl, dir);
     if (err < 0) {
-        kb__log(r, KB__ERROR, stream, "export of %s failed: read index.m3u8 (%s)", name,
+        kb__log(env, KB__ERROR, stream, "export of %s failed: read index.m3u8 (%s)", name,
                 kb__strerror(err, ebuf, sizeof(ebuf)));
         return err;
     }
-    struct ex x = {.r = r,
+    struct ex x = {.env = env,
                    .stream = stream,
                    .name = name,
                    .format = pl.format,
@@ -360,14 +361,14 @@ int kb__export(struct kb_recorder *r, const char *stream, const char *dir, const
     }
     if (err < 0 && cancelled((void *)cancel)) {
         err = AVERROR(ECANCELED);
-        kb__log(r, KB__INFO, stream,
+        kb__log(env, KB__INFO, stream,
                 "export of %s stopped (shutdown); it resumes at the next start", name);
     } else if (err < 0) {
-        kb__log(r, KB__ERROR, stream, "export of %s failed (%s)", name,
+        kb__log(env, KB__ERROR, stream, "export of %s failed (%s)", name,
                 kb__strerror(err, ebuf, sizeof(ebuf)));
     } else {
         int64_t du = kb__du(path);
-        kb__log(r, KB__INFO, stream, "exported %s/recording.mp4 (%.1f MB, %.1f s%s) in %lld ms",
+        kb__log(env, KB__INFO, stream, "exported %s/recording.mp4 (%.1f MB, %.1f s%s) in %lld ms",
                 name, (double)du / 1e6, (double)kb__pl_duration_ms(&pl) / 1000.0,
                 x.changed ? ", codec parameters change inside" : "",
                 (long long)(kb__mono_ms() - t0));
@@ -376,22 +377,22 @@ int kb__export(struct kb_recorder *r, const char *stream, const char *dir, const
     return err;
 }
 
-int kb__export_recording(struct kb_recorder *r, const char *dir, const char *rel,
+int kb__export_recording(const struct kb__env *env, const char *dir, const char *rel,
                          const char *stream, const atomic_int *cancel)
 {
     struct kb__meta m;
     char ebuf[96];
     int err = kb__meta_read(&m, dir);
     if (err < 0) {
-        kb__log(r, KB__WARN, stream, "export of %s refused: no readable meta.json (%s)", rel,
+        kb__log(env, KB__WARN, stream, "export of %s refused: no readable meta.json (%s)", rel,
                 kb__strerror(err, ebuf, sizeof(ebuf)));
         return err;
     }
     if (!m.end_ms) {
-        kb__log(r, KB__WARN, stream, "export of %s refused: the recording is still open", rel);
+        kb__log(env, KB__WARN, stream, "export of %s refused: the recording is still open", rel);
         return -EBUSY;
     }
-    err = kb__export(r, stream, dir, cancel);
+    err = kb__export(env, stream, dir, cancel);
     if (err == AVERROR(ECANCELED))
         return err; /* still due: meta.json keeps saying so */
     /* Read again: another writer (the server, or kebun --export) may have
@@ -404,9 +405,9 @@ int kb__export_recording(struct kb_recorder *r, const char *dir, const char *rel
      * --export DIR tries again. */
     m.exported |= err == 0;
     m.export_pending = 0;
-    int werr = kb__meta_write(&m, dir);
+    int werr = kb__meta_write(&m, dir, kb__env_sync(env));
     if (werr < 0)
-        kb__log(r, KB__WARN, stream, "export of %s: cannot update meta.json (%s)", rel,
+        kb__log(env, KB__WARN, stream, "export of %s: cannot update meta.json (%s)", rel,
                 kb__strerror(werr, ebuf, sizeof(ebuf)));
     return err;
 }

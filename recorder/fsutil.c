@@ -1,6 +1,8 @@
 /* Small file-system and string helpers for the recorder. Every write that
  * a reader may see goes through a temp file and rename, so a crash leaves
- * either the old file or the new one, never half of it. */
+ * either the old file or the new one, never half of it. With fsync =
+ * segment the data is also flushed before the rename and the directory
+ * after it, so a power cut cannot leave a listed name without its bytes. */
 #include "internal.h"
 
 #include <errno.h>
@@ -121,7 +123,23 @@ int kb__tmp_open(const char *path, char *tmp, size_t n)
     return -EEXIST;
 }
 
-int kb__write_atomic(const char *path, const void *data, size_t len)
+int kb__sync_dir_of(const char *path)
+{
+    char dir[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    int err = slash ? kb__pathf(dir, sizeof(dir), "%.*s", (int)(slash - path), path)
+                    : kb__pathf(dir, sizeof(dir), ".");
+    if (err < 0)
+        return err;
+    int fd = open(dir[0] ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    err = fsync(fd) < 0 ? -errno : 0;
+    close(fd);
+    return err;
+}
+
+int kb__write_atomic(const char *path, const void *data, size_t len, int sync)
 {
     char tmp[PATH_MAX];
     int fd = kb__tmp_open(path, tmp, sizeof(tmp));
@@ -140,6 +158,8 @@ int kb__write_atomic(const char *path, const void *data, size_t len)
         p += w;
         len -= (size_t)w;
     }
+    if (!err && sync && fsync(fd) < 0)
+        err = -errno;
     /* Renamed while still locked: an unlocked temp file is fair game for
      * kb__remove_temps. */
     if (!err && rename(tmp, path) < 0)
@@ -148,6 +168,8 @@ int kb__write_atomic(const char *path, const void *data, size_t len)
         unlink(tmp);
     if (close(fd) < 0 && !err)
         err = -errno;
+    if (!err && sync)
+        err = kb__sync_dir_of(path);
     return err;
 }
 

@@ -1,13 +1,12 @@
 /* What an FLV audio or video tag body holds, for the muxer: the codec, the
  * configuration record of a sequence header, or a coded frame with its
- * composition time. Legacy FLV (AVC, the unofficial HEVC id 12, AAC) and
- * Enhanced RTMP (hvc1, av01, avc1, mp4a) are recorded; anything else is
- * reported with codec AV_CODEC_ID_NONE so the caller can say it is not.
- *
- * Legacy video:  [frame type|codec] [AVCPacketType] [cts 24] [data...]
- * E-RTMP video:  [1|frame type|packet type] [FourCC] ([cts 24]) [data...]
- * Legacy audio:  [format|rate|size|type] [AACPacketType] [data...]
- * E-RTMP audio:  [9|packet type] [FourCC] [data...]
+ * composition time. The tag header is read by relay/rtmp/flv.c
+ * (kb_flv_tag_parse), the same reader the relay classifies messages with;
+ * what is left here is codec-specific: which codecs kebun records and how
+ * (AVCodecID), the AudioSpecificConfig, and parameter sets repeated
+ * in-band. Legacy FLV (AVC, the unofficial HEVC id 12, AAC) and Enhanced
+ * RTMP (hvc1, av01, avc1, mp4a) are recorded; anything else is reported
+ * with codec AV_CODEC_ID_NONE so the caller can say it is not.
  */
 #include "internal.h"
 
@@ -20,15 +19,12 @@
 
 #include "relay/rtmp/flv.h"
 
-static int32_t be24s(const uint8_t *p)
+static enum AVCodecID codec_id(const struct kb_flv_tag *t)
 {
-    uint32_t v = ((uint32_t)p[0] << 16) | ((uint32_t)p[1] << 8) | p[2];
-    return (int32_t)(v << 8) >> 8;
-}
-
-static enum AVCodecID video_codec(uint16_t codec)
-{
-    switch (codec) {
+    if (!t->video)
+        return t->codec == KB_FLV_AUDIO_AAC || t->codec == KB_CODEC_MP4A ? AV_CODEC_ID_AAC
+                                                                         : AV_CODEC_ID_NONE;
+    switch (t->codec) {
     case KB_FLV_VIDEO_AVC:
     case KB_CODEC_AVC1:
         return AV_CODEC_ID_H264;
@@ -41,92 +37,33 @@ static enum AVCodecID video_codec(uint16_t codec)
     return AV_CODEC_ID_NONE;
 }
 
-static int parse_video(const struct kb_msg *m, struct kb__frame *f)
-{
-    const uint8_t *p = m->data;
-    f->kind = KB__V;
-    f->codec = video_codec(m->codec);
-    f->name = kb_flv_codec_name(m->codec, 1);
-    if (m->len < 5)
-        return -EINVAL;
-    if (p[0] & 0x80) {
-        int frame_type = (p[0] >> 4) & 7, pkt = p[0] & 0x0f;
-        size_t off = 5;
-        if (pkt == 0) {
-            f->seqhdr = 1;
-        } else if (pkt == 1 || pkt == 3) {
-            if (pkt == 1 && (f->codec == AV_CODEC_ID_H264 || f->codec == AV_CODEC_ID_HEVC)) {
-                if (m->len < 8)
-                    return -EINVAL;
-                f->cts = be24s(p + 5);
-                off = 8;
-            }
-            f->key = frame_type == 1;
-            f->skip = frame_type == 5;
-        } else if (pkt == 6 || pkt == 7) {
-            /* Multitrack and ModEx wrap other packets; not recorded. */
-            f->codec = AV_CODEC_ID_NONE;
-            f->name = pkt == 6 ? "E-RTMP multitrack" : "E-RTMP ModEx";
-        } else {
-            f->skip = 1; /* SequenceEnd, Metadata, MPEG2TSSequenceStart */
-        }
-        f->data = p + off;
-        f->len = m->len - off;
-        return 0;
-    }
-    int frame_type = p[0] >> 4;
-    if (frame_type == 5 || p[1] == 2)
-        f->skip = 1; /* video info / command frame, end of sequence */
-    f->seqhdr = p[1] == 0;
-    f->key = frame_type == 1;
-    f->cts = be24s(p + 2);
-    f->data = p + 5;
-    f->len = m->len - 5;
-    return 0;
-}
-
-static int parse_audio(const struct kb_msg *m, struct kb__frame *f)
-{
-    const uint8_t *p = m->data;
-    f->kind = KB__A;
-    f->key = 1;
-    f->name = kb_flv_codec_name(m->codec, 0);
-    if (m->len < 2)
-        return -EINVAL;
-    if ((p[0] >> 4) == KB_FLV_AUDIO_EX) {
-        if (m->len < 5)
-            return -EINVAL;
-        int pkt = p[0] & 0x0f;
-        f->codec = m->codec == KB_CODEC_MP4A ? AV_CODEC_ID_AAC : AV_CODEC_ID_NONE;
-        if (pkt == 0)
-            f->seqhdr = 1;
-        else if (pkt == 5)
-            f->codec = AV_CODEC_ID_NONE, f->name = "E-RTMP multitrack audio";
-        else if (pkt != 1)
-            f->skip = 1; /* SequenceEnd, MultichannelConfig */
-        f->data = p + 5;
-        f->len = m->len - 5;
-        return 0;
-    }
-    if ((p[0] >> 4) != KB_FLV_AUDIO_AAC) {
-        f->codec = AV_CODEC_ID_NONE;
-        return 0;
-    }
-    f->codec = AV_CODEC_ID_AAC;
-    f->seqhdr = p[1] == 0;
-    f->data = p + 2;
-    f->len = m->len - 2;
-    return 0;
-}
-
 int kb__media_parse(const struct kb_msg *m, struct kb__frame *f)
 {
     memset(f, 0, sizeof(*f));
-    if (m->type == KB_MSG_VIDEO)
-        return parse_video(m, f);
-    if (m->type == KB_MSG_AUDIO)
-        return parse_audio(m, f);
-    return -EINVAL;
+    if (m->type != KB_MSG_VIDEO && m->type != KB_MSG_AUDIO)
+        return -EINVAL;
+    int video = m->type == KB_MSG_VIDEO;
+    struct kb_flv_tag t;
+    f->kind = video ? KB__V : KB__A;
+    if (kb_flv_tag_parse(m->data, m->len, video, &t) < 0)
+        return -EINVAL;
+    f->codec = codec_id(&t);
+    f->name = kb_flv_codec_name(t.codec, video);
+    if (t.multitrack) {
+        /* Several tracks in one message: not recorded. */
+        f->codec = AV_CODEC_ID_NONE;
+        f->name = video ? "E-RTMP multitrack" : "E-RTMP multitrack audio";
+    }
+    /* Only a SequenceStart holds a configuration record the muxer takes
+     * (not an MPEG2TSSequenceStart's descriptor); a channel layout, an end
+     * of sequence, metadata and commands hold nothing to record. */
+    f->seqhdr = t.what == KB_FLV_CONFIG && t.packet_type == KB_FLV_VPT_SEQUENCE_START;
+    f->skip = !f->seqhdr && t.what != KB_FLV_MEDIA;
+    f->key = video ? t.key : 1; /* every audio frame is a keyframe */
+    f->cts = t.cts;
+    f->data = m->data + t.body;
+    f->len = t.body_len;
+    return 0;
 }
 
 /* Reads the start of an AudioSpecificConfig (ISO 14496-3 1.6.2.1): object

@@ -65,7 +65,7 @@ int64_t kb__pl_duration_ms(const struct kb__playlist *pl)
     return d;
 }
 
-int kb__pl_write(const struct kb__playlist *pl, const char *dir)
+int kb__pl_write(const struct kb__playlist *pl, const char *dir, int sync)
 {
     /* A playlist kebun did not start (none of its own) gets a target that
      * fits every EXTINF rounded to the nearest second. */
@@ -78,7 +78,7 @@ int kb__pl_write(const struct kb__playlist *pl, const char *dir)
         target = (max_ms + 500) / 1000;
     }
     struct kb__str s = {0};
-    int fmp4 = pl->format == KB_REC_FMP4;
+    int fmp4 = pl->format == KB_RECORDER_FMP4;
     int err = kb__str_addf(&s,
                            "#EXTM3U\n#EXT-X-VERSION:%d\n#EXT-X-TARGETDURATION:%lld\n"
                            "#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-PLAYLIST-TYPE:EVENT\n"
@@ -100,7 +100,7 @@ int kb__pl_write(const struct kb__playlist *pl, const char *dir)
     if (!err && snprintf(path, sizeof(path), "%s/index.m3u8", dir) >= (int)sizeof(path))
         err = -ENAMETOOLONG;
     if (!err)
-        err = kb__write_atomic(path, s.p, s.len);
+        err = kb__write_atomic(path, s.p, s.len, sync);
     kb__str_free(&s);
     return err;
 }
@@ -114,7 +114,7 @@ static int uri_ok(const char *u, size_t n)
 int kb__pl_read(struct kb__playlist *pl, const char *dir)
 {
     memset(pl, 0, sizeof(*pl));
-    pl->format = KB_REC_MPEGTS;
+    pl->format = KB_RECORDER_MPEGTS;
     char path[PATH_MAX];
     if (snprintf(path, sizeof(path), "%s/index.m3u8", dir) >= (int)sizeof(path))
         return -ENAMETOOLONG;
@@ -147,7 +147,7 @@ int kb__pl_read(struct kb__playlist *pl, const char *dir)
                 break;
             }
             snprintf(cur.map, sizeof(cur.map), "%.*s", (int)(q - u), u);
-            pl->format = KB_REC_FMP4;
+            pl->format = KB_RECORDER_FMP4;
         } else if (strcmp(line, "#EXT-X-ENDLIST") == 0) {
             pl->ended = 1;
         } else if (line[0] != '#' && line[0]) {

@@ -27,13 +27,13 @@ static int by_name(const void *a, const void *b)
     return strcmp(((const struct rec_item *)a)->name, ((const struct rec_item *)b)->name);
 }
 
-void kb__retention(struct kb_recorder *r, const char *stream, const struct kb_rec_limits *lim,
-                   const atomic_int *cancel)
+void kb__retention(const struct kb__env *env, const char *stream,
+                   const struct kb_recorder_limits *lim, const atomic_int *cancel)
 {
     if (!lim->max_age_ms && !lim->max_bytes)
         return;
     char sdir[PATH_MAX], rdir[PATH_MAX];
-    if (snprintf(sdir, sizeof(sdir), "%s/%s", kb__conf(r)->dir, stream) >= (int)sizeof(sdir))
+    if (snprintf(sdir, sizeof(sdir), "%s/%s", env->root, stream) >= (int)sizeof(sdir))
         return;
     DIR *d = opendir(sdir);
     if (!d)
@@ -54,7 +54,7 @@ void kb__retention(struct kb_recorder *r, const char *stream, const struct kb_re
             size_t ncap = cap ? cap * 2 : 32;
             struct rec_item *p = realloc(items, ncap * sizeof(*p));
             if (!p) {
-                kb__log(r, KB__ERROR, stream, "retention skipped (out of memory)");
+                kb__log(env, KB__ERROR, stream, "retention skipped (out of memory)");
                 goto out;
             }
             items = p;
@@ -74,11 +74,11 @@ void kb__retention(struct kb_recorder *r, const char *stream, const struct kb_re
         struct rec_item *it = &items[i];
         if (cancel && atomic_load(cancel))
             break;
-        char rel[2 * KB__NAME_MAX + 2];
+        char rel[KB__REL_MAX];
         snprintf(rel, sizeof(rel), "%s/%s", stream, it->name);
         /* Asked now, not when the list was made: a stream may have begun
          * a recording meanwhile (its meta.json has no end either). */
-        if (!it->finished || kb__live(r, rel))
+        if (!it->finished || kb__env_live(env, rel))
             continue;
         char why[96];
         if (lim->max_age_ms && now - it->end_ms > (int64_t)lim->max_age_ms)
@@ -94,12 +94,12 @@ void kb__retention(struct kb_recorder *r, const char *stream, const struct kb_re
         if (!err)
             err = kb__rmtree(rdir);
         if (err < 0) {
-            kb__log(r, KB__ERROR, stream, "retention could not delete recording %s (%s)", it->name,
+            kb__log(env, KB__ERROR, stream, "retention could not delete recording %s (%s)", it->name,
                     kb__strerror(err, ebuf, sizeof(ebuf)));
             continue;
         }
         total -= it->bytes;
-        kb__log(r, KB__INFO, stream, "retention deleted recording %s (%.1f MB; %s)", it->name,
+        kb__log(env, KB__INFO, stream, "retention deleted recording %s (%.1f MB; %s)", it->name,
                 (double)it->bytes / 1e6, why);
     }
 out:

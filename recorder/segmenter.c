@@ -19,6 +19,11 @@
  * one) would take the segment past max_ms, the playlist's fixed target
  * duration. Audio-only parts cut at the target exactly.
  *
+ * Durability (fsync = segment): a segment file, and the init segment, is
+ * fsync'd before it gets its final name and the directory after, so the
+ * playlist that lists it next never points at bytes still in the page
+ * cache.
+ *
  * Timing: video keeps its millisecond dts and pts = dts + cts, made strictly
  * increasing; each frame is held until the next one gives its duration.
  * Audio time comes from the sample count (1024 per AAC frame), resynced to
@@ -41,12 +46,13 @@
 #define AAC_FRAME 1024
 
 struct kb__seg {
-    enum kb_rec_format format;
+    enum kb_recorder_format format;
     char dir[PATH_MAX];
     uint32_t target_ms;
     uint32_t max_ms; ///< 0: no limit
     int (*done)(void *ud, const struct kb__seg_info *info);
     void *ud;
+    const atomic_int *fsync; ///< nonzero: files reach the disk before they are named
 
     AVFormatContext *oc;
     AVIOContext *pb;
@@ -135,6 +141,9 @@ static int close_sink(struct kb__seg *s, const char *name)
 {
     avio_flush(s->pb);
     int err = s->io_err;
+    int sync = s->fsync && atomic_load_explicit(s->fsync, memory_order_relaxed);
+    if (!err && sync && fsync(s->fd) < 0)
+        err = AVERROR(errno);
     if (close(s->fd) < 0 && !err)
         err = AVERROR(errno);
     s->fd = -1;
@@ -143,6 +152,8 @@ static int close_sink(struct kb__seg *s, const char *name)
         err = kb__pathf(path, sizeof(path), "%s/%s", s->dir, name);
     if (!err && rename(s->tmp, path) < 0)
         err = AVERROR(errno);
+    if (!err && sync)
+        err = kb__sync_dir_of(path);
     if (err) {
         unlink(s->tmp);
         return fail(s, "write", name, err);
@@ -173,7 +184,7 @@ static int add_streams(struct kb__seg *s, const struct kb__seg_conf *c)
             par->width = c->width;
             par->height = c->height;
             /* Apple players want hvc1 (parameter sets only in hvcC). */
-            if (c->format == KB_REC_FMP4 && cc[k]->id == AV_CODEC_ID_HEVC)
+            if (c->format == KB_RECORDER_FMP4 && cc[k]->id == AV_CODEC_ID_HEVC)
                 par->codec_tag = MKTAG('h', 'v', 'c', '1');
             st->time_base = (AVRational){1, 1000};
             s->vi = st->index;
@@ -205,13 +216,14 @@ int kb__seg_new(const struct kb__seg_conf *c, struct kb__seg **out, char *what, 
     s->last_key_ms = INT64_MIN;
     s->done = c->done;
     s->ud = c->ud;
+    s->fsync = c->fsync;
     s->fd = -1;
     s->index = c->first_index;
     s->last_vdts = s->last_adts = INT64_MIN;
     s->a_next = INT64_MIN;
     snprintf(s->what, sizeof(s->what), "open muxer");
 
-    const char *fmt = c->format == KB_REC_FMP4 ? "mp4" : "mpegts";
+    const char *fmt = c->format == KB_RECORDER_FMP4 ? "mp4" : "mpegts";
     AVDictionary *opts = NULL;
     uint8_t *iobuf = NULL;
     int err = avformat_alloc_output_context2(&s->oc, NULL, fmt, NULL);
@@ -239,7 +251,7 @@ int kb__seg_new(const struct kb__seg_conf *c, struct kb__seg **out, char *what, 
                              &s->ps_n)) < 0)
         goto out;
 
-    if (c->format == KB_REC_FMP4) {
+    if (c->format == KB_RECORDER_FMP4) {
         err = AVERROR(ENOMEM);
         if (av_dict_set(&opts, "movflags",
                         "+frag_custom+empty_moov+default_base_moof+frag_discont+skip_trailer",
@@ -251,11 +263,11 @@ int kb__seg_new(const struct kb__seg_conf *c, struct kb__seg **out, char *what, 
     }
     err = avformat_write_header(s->oc, &opts);
     if (err < 0) {
-        err = fail(s, "write header of", c->format == KB_REC_FMP4 ? c->init_name : "segments", err);
+        err = fail(s, "write header of", c->format == KB_RECORDER_FMP4 ? c->init_name : "segments", err);
         goto out_named;
     }
     s->header_done = 1;
-    if (c->format == KB_REC_FMP4 && (err = close_sink(s, c->init_name)) < 0)
+    if (c->format == KB_RECORDER_FMP4 && (err = close_sink(s, c->init_name)) < 0)
         goto out_named;
     if (s->vi >= 0)
         s->vtb = s->oc->streams[s->vi]->time_base;
@@ -278,11 +290,11 @@ out_named:
 static int open_segment(struct kb__seg *s, int64_t start_ms)
 {
     snprintf(s->name, sizeof(s->name), "%06u.%s", s->index,
-             s->format == KB_REC_FMP4 ? "m4s" : "ts");
+             s->format == KB_RECORDER_FMP4 ? "m4s" : "ts");
     int err = open_sink(s, s->name);
     if (err < 0)
         return err;
-    if (s->format == KB_REC_MPEGTS)
+    if (s->format == KB_RECORDER_MPEGTS)
         av_opt_set(s->oc->priv_data, "mpegts_flags", "+resend_headers", 0);
     s->open = 1;
     s->seg_video = 0;
@@ -312,7 +324,7 @@ static int finish_segment(struct kb__seg *s, int64_t end_ms)
  * GOP, so a segment reaches the disk as it arrives, not when it ends. */
 static int flush_gop(struct kb__seg *s)
 {
-    int err = s->format == KB_REC_FMP4 ? av_write_frame(s->oc, NULL) : 0;
+    int err = s->format == KB_RECORDER_FMP4 ? av_write_frame(s->oc, NULL) : 0;
     if (err < 0)
         return fail(s, "write", s->name, err);
     avio_flush(s->pb);

@@ -110,7 +110,7 @@ static int encode_jpeg(const AVFrame *src, int width, const char *path, char *wh
         (err = avcodec_receive_packet(ctx, pkt)) < 0)
         goto out;
     snprintf(what, what_n, "write %s", strrchr(path, '/') ? strrchr(path, '/') + 1 : path);
-    err = kb__write_atomic(path, pkt->data, (size_t)pkt->size);
+    err = kb__write_atomic(path, pkt->data, (size_t)pkt->size, 0);
 out:
     sws_freeContext(sws);
     av_packet_free(&pkt);

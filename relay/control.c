@@ -12,7 +12,7 @@
 #include "flvsink.h"
 #include "log.h"
 #include "output.h"
-#include "record.h"
+#include "recsink.h"
 #include "server.h"
 #include "session.h"
 
@@ -244,7 +244,7 @@ static void handle(struct kb_server *srv, struct kb_req *r)
             kick(st, r);
             break;
         case KB_REQ_DEL_REC:
-            if (kb__record_delete(srv, r) == 0)
+            if (kb__recsink_delete(srv, r) == 0)
                 return; /* answered by the recorder's job thread */
             break;
         case KB_REQ_FLV_OPEN:

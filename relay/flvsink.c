@@ -10,6 +10,8 @@
 #include "relay/rtmp/gate.h"
 #include "server.h"
 
+#define FLV_WAKE_BYTES (64 * 1024) ///< queued bytes that do not wait for the tick
+
 struct kb_flvsink {
     struct kb_sink sink;
     struct kb_gate gate;
@@ -62,7 +64,13 @@ static void on_msg(struct kb_sink *k, struct kb_msg *m)
         kb_gate_admit(&f->gate, m, UINT64_MAX, 0, NULL);
         return;
     }
-    kb_bridge_media(&f->srv->bridge);
+    /* Writes follow the video, as for RTMP players (relay/flush.h): a video
+     * frame wakes the HTTP thread and carries the audio queued before it;
+     * audio alone waits for its flush tick, so a 30 fps stream costs about
+     * 30 writes a second per viewer, not one per message. */
+    int video = (m->flags & (KB_MSGF_VIDEO | KB_MSGF_SEQHDR)) == KB_MSGF_VIDEO;
+    if (video || kb_msg_is_setup(m) || queued + m->len >= FLV_WAKE_BYTES)
+        kb_bridge_media(&f->srv->bridge);
 }
 
 static void on_publish(struct kb_sink *k, int resumed)

@@ -158,7 +158,7 @@ int main(int argc, char **argv)
         /* Runs beside a live server safely: it touches one finished
          * recording's directory and nothing else. */
         av_log_set_callback(ffmpeg_log);
-        int r = kb_recording_export(export_dir, export_log);
+        int r = kb_recorder_export_dir(export_dir, export_log);
         if (r < 0) {
             fprintf(stderr, "kebun: cannot export %s: %s\n", export_dir,
                     r == -EBUSY ? "the recording is still open" : av_err2str(r));

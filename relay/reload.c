@@ -8,7 +8,7 @@
 
 #include "log.h"
 #include "output.h"
-#include "record.h"
+#include "recsink.h"
 #include "server.h"
 #include "session.h"
 #include "tls.h"
@@ -136,7 +136,7 @@ void kb_server_reload(struct kb_server *srv)
     srv->net.conf = next;
     srv->net.flush.interval = next->flush_interval;
     if (srv->recorder)
-        kb_record_sync(srv);
+        kb__recsink_sync(srv);
     kb_log(KB_LOG_INFO, NULL, NULL,
            "config reloaded from %s: %d stream(s) added, %d removed, %d push destination(s) "
            "added, %d removed",

@@ -9,7 +9,7 @@
 #include "kb_version.h"
 #include "log.h"
 #include "output.h"
-#include "record.h"
+#include "recsink.h"
 #include "relay/http/http.h"
 #include "session.h"
 #include "status.h"
@@ -95,6 +95,7 @@ static int start_http(struct kb_server *srv)
         .recordings = c->recordings,
         .web_root = c->http.web_root[0] ? c->http.web_root : KB_WEB_ROOT,
         .bridge = &srv->bridge,
+        .flush_ms = c->flush_interval,
     };
     r = kb_http_start(&p, &srv->http);
     if (r < 0)
@@ -213,7 +214,7 @@ int kb_server_start(struct kb_server *srv, uv_loop_t *loop, struct kb_config *co
     }
     /* A recorder that cannot start (an unwritable directory) leaves the
      * relay and the pushes running; the log says why nothing is recorded. */
-    if (kb_record_start(srv) < 0)
+    if (kb__recsink_start(srv) < 0)
         kb_log(KB_LOG_ERROR, NULL, NULL, "recording is off until the problem is fixed and "
                                          "kebun restarted");
     /* Under systemd (Type=notify) the service is up once kebun listens. */
@@ -237,7 +238,7 @@ void kb_server_stop(struct kb_server *srv)
         uv_close((uv_handle_t *)&srv->listeners[i], NULL);
     kb_net_close(&srv->net);
     kb_hub_close(&srv->hub);
-    kb_record_stop(srv);
+    kb__recsink_stop(srv);
     uv_close((uv_handle_t *)&srv->grace_timer, NULL);
     uv_close((uv_handle_t *)&srv->sweep, NULL);
     for (int i = 0; i < KB_SERVER_SIGNALS; i++)
@@ -255,10 +256,10 @@ void kb_server_log_status(struct kb_server *srv)
         kb_log(KB_LOG_INFO, st->name, st->publisher ? st->publisher->conn.peer : NULL,
                "status: %s, %d player(s), %llu messages in this session", bcast_names[st->bcast],
                players, (unsigned long long)st->msgs_in);
-        struct kb_rec_status rs;
-        kb_record_status(srv, st, &rs);
+        struct kb_recorder_status rs;
+        kb__recsink_status(srv, st, &rs);
         static const char *const rec_names[] = {"idle", "waiting", "recording", "failed"};
-        if (rs.state != KB_REC_IDLE || rs.dir[0])
+        if (rs.state != KB_RECORDER_IDLE || rs.dir[0])
             kb_log(KB_LOG_INFO, st->name, NULL,
                    "status: recording %s, %s%s%s, %u segments, %llu bytes, %u part(s), %llu "
                    "dropped, last error: %s",
@@ -289,14 +290,15 @@ void kb_server_log_status(struct kb_server *srv)
 
 void kb_server_free(struct kb_server *srv)
 {
-    /* The HTTP thread may still finish its connections: wait for it before
-     * the bridge goes. */
+    /* The recorder's job thread may answer a deletion through the bridge,
+     * and the HTTP thread may still finish its connections: both go before
+     * the bridge does. */
+    kb__recsink_free(srv);
     kb_http_free(srv->http);
     srv->http = NULL;
     if (srv->http_on)
         kb_bridge_destroy(&srv->bridge);
     srv->http_on = 0;
-    kb_record_free(srv);
     kb_tls_forget_contexts();
     kb_hub_free(&srv->hub);
     kb_config_free(srv->conf);

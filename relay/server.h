@@ -20,7 +20,7 @@
 struct kb_session;
 struct kb_output;
 struct kb_recorder;
-struct kb_rec_sink;
+struct kb__recsink;
 struct kb_http;
 
 #define KB_SERVER_SIGNALS 4
@@ -38,7 +38,7 @@ struct kb_server {
     struct kb_list sessions;        ///< every open server-side session (kb_session.link)
     struct kb_output *outputs;      ///< every push destination
     struct kb_recorder *recorder;   ///< the recording thread, or NULL
-    struct kb_rec_sink *rec_sinks;  ///< one per recorded stream
+    struct kb__recsink *rec_sinks;  ///< one per recorded stream
     /* The web side (when [http] listen is not off). */
     struct kb_http *http;           ///< its thread
     struct kb_bridge bridge;        ///< what passes between it and this loop

@@ -7,7 +7,7 @@
 
 #include "flvsink.h"
 #include "output.h"
-#include "record.h"
+#include "recsink.h"
 #include "relay/rtmp/amf.h"
 #include "relay/rtmp/codecinfo.h"
 #include "relay/rtmp/flv.h"
@@ -95,12 +95,12 @@ void kb__status_dest(struct kb_status_dest *d, const struct kb_output *out)
 static void recording(struct kb_server *srv, struct kb_stream *st, struct kb_status_rec *o)
 {
     static const char *const states[] = {"idle", "waiting", "recording", "failed"};
-    struct kb_rec_status rs;
+    struct kb_recorder_status rs;
     const struct kb_stream_conf *sc = kb_config_stream_by_name(srv->conf, st->name);
     o->on = sc && sc->record && srv->recorder;
     if (!o->on)
         return;
-    kb_record_status(srv, st, &rs);
+    kb__recsink_status(srv, st, &rs);
     struct kb_rec_totals *t = &st->rec_totals;
     if (strcmp(t->dir, rs.dir) != 0) {
         t->bytes_done += t->bytes;
@@ -115,10 +115,10 @@ static void recording(struct kb_server *srv, struct kb_stream *st, struct kb_sta
         t->segments = rs.segments;
     if (rs.dropped > t->dropped)
         t->dropped = rs.dropped;
-    if (rs.state == KB_REC_FAILED && !t->failed)
+    if (rs.state == KB_RECORDER_FAILED && !t->failed)
         t->failures++;
-    t->failed = rs.state == KB_REC_FAILED;
-    o->state = states[rs.state <= KB_REC_FAILED ? rs.state : 0];
+    t->failed = rs.state == KB_RECORDER_FAILED;
+    o->state = states[rs.state <= KB_RECORDER_FAILED ? rs.state : 0];
     snprintf(o->path, sizeof(o->path), "%s", rs.dir);
     snprintf(o->file, sizeof(o->file), "%s", rs.file);
     o->bytes = rs.bytes;

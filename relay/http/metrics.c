@@ -24,6 +24,10 @@ static void add(struct text *t, const char *fmt, ...)
 {
     if (t->oom)
         return;
+    if (!t->p && !(t->p = malloc(t->cap = 16384))) {
+        t->oom = 1;
+        return;
+    }
     for (;;) {
         va_list ap;
         va_start(ap, fmt);

@@ -180,7 +180,8 @@ cJSON *kb__recordings_list(struct kb_http *h, const struct kb_status *st, const 
         if (d)
             closedir(d);
     }
-    qsort(all, n, sizeof(*all), newest_first);
+    if (n)
+        qsort(all, n, sizeof(*all), newest_first);
     cJSON *arr = cJSON_CreateArray();
     for (size_t i = 0; i < n; i++) {
         if (arr)

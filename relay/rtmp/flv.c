@@ -1,5 +1,27 @@
+/* FLV and Enhanced RTMP tag headers: the one reader both the relay and the
+ * recorder use.
+ *
+ * Legacy video:  [frame type 4 | codec 4] then, for AVC and the legacy HEVC
+ *                id, [AVCPacketType] [composition time SI24]; a command
+ *                frame (type 5) has a command byte instead.
+ * E-RTMP video:  [1 | frame type 3 | packet type 4]
+ *                ModEx*:     [size-1 UI8 (UI16 when 255)] [data] [type 4 | packet type 4]
+ *                command:    [command UI8] (frame type 5, not Metadata; no FourCC)
+ *                Multitrack: [multitrack type 4 | packet type 4] [FourCC]
+ *                            [track id] ([track size UI24] unless OneTrack)
+ *                            (ManyTracksManyCodecs: the FourCC is the track's own
+ *                            and comes first in each track, at the same place for
+ *                            the first one)
+ *                otherwise:  [FourCC]
+ *                then the body: CodedFrames of AVC/HEVC/VVC start with a
+ *                composition time SI24.
+ * Legacy audio:  [format 4 | rate 2 | size 1 | type 1], AAC then [AACPacketType].
+ * E-RTMP audio:  [9 | packet type 4], then ModEx, Multitrack and FourCC as
+ *                for video (veovera Enhanced RTMP v2).
+ */
 #include "flv.h"
 
+#include <errno.h>
 #include <string.h>
 
 #include "amf.h"
@@ -21,106 +43,229 @@ static uint16_t fourcc_codec(const uint8_t *p)
     return KB_CODEC_UNKNOWN_FOURCC;
 }
 
-/* E-RTMP video packet types. */
-enum {
-    VPT_SEQUENCE_START = 0,
-    VPT_CODED_FRAMES = 1,
-    VPT_SEQUENCE_END = 2,
-    VPT_CODED_FRAMES_X = 3,
-    VPT_METADATA = 4,
-    VPT_MPEG2TS_SEQUENCE_START = 5,
-    VPT_MULTITRACK = 6,
-};
-
-/* Multitrack types (E-RTMP v2). */
-enum {
-    MT_ONE_TRACK = 0,
-    MT_MANY_TRACKS = 1,
-    MT_MANY_CODECS = 2,
-};
-
-#define APT_MULTITRACK 5 ///< audio packet type of a multitrack audio tag
-
-/* An E-RTMP extended header: the packet type in byte 0's low nibble and
- * a FourCC after it, except for multitrack tags (v2), whose real packet
- * type shares the next byte with the multitrack type and whose FourCC
- * follows (after the first track id when every track has its own codec).
- * Returns the packet type and sets m->codec, or -1 when too short. */
-static int ex_header(struct kb_msg *m, uint8_t multitrack)
+/* Codecs whose CodedFrames carry a composition time. */
+static int has_cts(uint16_t codec)
 {
-    const uint8_t *p = m->data;
+    return codec == KB_FLV_VIDEO_AVC || codec == KB_FLV_VIDEO_HEVC_LEGACY ||
+           codec == KB_CODEC_AVC1 || codec == KB_CODEC_HVC1 || codec == KB_CODEC_VVC1;
+}
+
+static int32_t si24(const uint8_t *p)
+{
+    return (int32_t)(kb_get_be24(p) << 8) >> 8;
+}
+
+/* The tracks after the first of a ManyTracks or ManyTracksManyCodecs
+ * message, from `o` on: each a ([FourCC]) [track id] [size UI24] header and
+ * that many bytes, the last ending where the message does. 0 or -EINVAL. */
+static int check_tracks(const uint8_t *p, size_t n, size_t o, int mt)
+{
+    size_t head = (mt == KB_FLV_MT_MANY_CODECS ? 4 : 0) + 1 + 3;
+    while (o < n) {
+        if (head > n - o)
+            return -EINVAL;
+        o += head;
+        size_t size = kb_get_be24(p + o - 3);
+        if (size > n - o)
+            return -EINVAL;
+        o += size;
+    }
+    return 0;
+}
+
+/* What each packet type carries, plus one (0: reserved, or a wrapper that
+ * is read past before). Legacy AVCPacketType 0-2 and AACPacketType 0-1
+ * mean what the E-RTMP types of the same numbers do. */
+static const uint8_t video_what[16] = {
+    [KB_FLV_VPT_SEQUENCE_START] = KB_FLV_CONFIG + 1,
+    [KB_FLV_VPT_CODED_FRAMES] = KB_FLV_MEDIA + 1,
+    [KB_FLV_VPT_SEQUENCE_END] = KB_FLV_END + 1,
+    [KB_FLV_VPT_CODED_FRAMES_X] = KB_FLV_MEDIA + 1,
+    [KB_FLV_VPT_METADATA] = KB_FLV_INFO + 1,
+    [KB_FLV_VPT_MPEG2TS_SEQUENCE_START] = KB_FLV_CONFIG + 1,
+};
+static const uint8_t audio_what[16] = {
+    [KB_FLV_APT_SEQUENCE_START] = KB_FLV_CONFIG + 1,
+    [KB_FLV_APT_CODED_FRAMES] = KB_FLV_MEDIA + 1,
+    [KB_FLV_APT_SEQUENCE_END] = KB_FLV_END + 1,
+    [KB_FLV_APT_MULTICHANNEL_CONFIG] = KB_FLV_LAYOUT + 1,
+};
+
+/* The part of an E-RTMP header that audio and video share, from byte 1 on:
+ * ModEx prefixes, a command (video), the Multitrack wrapper and the
+ * FourCC. Sets t->packet_type, codec, multitrack, track_id, modex, *off
+ * (where the first track's body starts) and *end (where it ends). 0 or
+ * -EINVAL. */
+static int ex_header(const uint8_t *p, size_t n, struct kb_flv_tag *t, size_t *off, size_t *end)
+{
+    const int multitrack = t->video ? KB_FLV_VPT_MULTITRACK : KB_FLV_APT_MULTITRACK;
     int pkt = p[0] & 0x0f;
-    const uint8_t *cc = p + 1;
+    size_t o = 1;
+    while (pkt == KB_FLV_VPT_MODEX) { /* 7 for audio too */
+        /* ModEx data of 1 to 256 bytes, or 1 to 65536 behind a 255. */
+        if (o >= n)
+            return -EINVAL;
+        size_t size = (size_t)p[o++] + 1;
+        if (size == 256) {
+            if (o + 2 > n)
+                return -EINVAL;
+            size = (size_t)kb_get_be16(p + o) + 1;
+            o += 2;
+        }
+        if (size >= n - o)
+            return -EINVAL;
+        o += size;
+        pkt = p[o++] & 0x0f;
+        t->modex = 1;
+    }
+    if (t->video && t->frame_type == KB_FLV_FRAME_COMMAND && pkt != KB_FLV_VPT_METADATA) {
+        /* A command byte and nothing else: no FourCC. */
+        t->packet_type = (uint8_t)pkt;
+        if (o >= n)
+            return -EINVAL;
+        *off = o;
+        *end = n;
+        return 0;
+    }
+    int mt = -1;
     if (pkt == multitrack) {
-        if (m->len < 2)
-            return -1;
-        cc = (p[1] >> 4) == MT_MANY_CODECS ? p + 3 : p + 2;
-        pkt = p[1] & 0x0f;
+        if (o >= n)
+            return -EINVAL;
+        mt = p[o] >> 4;
+        pkt = p[o++] & 0x0f;
+        if (mt > KB_FLV_MT_MANY_CODECS || pkt == multitrack || pkt == KB_FLV_VPT_MODEX)
+            return -EINVAL;
+        t->multitrack = (uint8_t)(mt + 1);
     }
-    if (m->len < (uint32_t)(cc - p) + 4)
-        return -1;
-    m->codec = fourcc_codec(cc);
-    return pkt;
+    t->packet_type = (uint8_t)pkt;
+    if (o + 4 > n)
+        return -EINVAL;
+    t->codec = fourcc_codec(p + o);
+    o += 4;
+    *end = n;
+    if (mt >= 0) {
+        if (o >= n)
+            return -EINVAL;
+        t->track_id = p[o++];
+        if (mt != KB_FLV_MT_ONE_TRACK) {
+            if (o + 3 > n || kb_get_be24(p + o) > n - o - 3)
+                return -EINVAL;
+            *end = o + 3 + kb_get_be24(p + o);
+            o += 3;
+        }
+    }
+    *off = o;
+    return mt > KB_FLV_MT_ONE_TRACK ? check_tracks(p, n, *end, mt) : 0;
 }
 
-static void classify_video(struct kb_msg *m)
+/* Coded video frames: a keyframe or not, and for AVC/HEVC/VVC
+ * CodedFrames the composition time in front of the data. */
+static int video_frames(const uint8_t *p, struct kb_flv_tag *t, size_t *off, size_t end)
 {
-    const uint8_t *p = m->data;
-    m->flags = KB_MSGF_VIDEO;
-    if (m->len < 1)
-        return;
-    uint8_t frame_type;
+    t->key = t->frame_type == KB_FLV_FRAME_KEY;
+    if (t->packet_type != KB_FLV_VPT_CODED_FRAMES || !has_cts(t->codec))
+        return 0;
+    if (*off + 3 > end)
+        return -EINVAL;
+    t->cts = si24(p + *off);
+    *off += 3;
+    return 0;
+}
+
+/* An E-RTMP audio or video tag. */
+static int parse_ex(const uint8_t *p, size_t n, struct kb_flv_tag *t, size_t *off, size_t *end)
+{
+    t->ex = 1;
+    int err = ex_header(p, n, t, off, end);
+    if (err < 0)
+        return err;
+    if (t->video && t->frame_type == KB_FLV_FRAME_COMMAND &&
+        t->packet_type != KB_FLV_VPT_METADATA) {
+        t->what = KB_FLV_INFO;
+        return 0;
+    }
+    int what = (t->video ? video_what : audio_what)[t->packet_type] - 1;
+    if (what < 0)
+        return -EINVAL; /* reserved */
+    t->what = (uint8_t)what;
+    return t->video && what == KB_FLV_MEDIA ? video_frames(p, t, off, *end) : 0;
+}
+
+static int parse_video(const uint8_t *p, size_t n, struct kb_flv_tag *t, size_t *off,
+                       size_t *end)
+{
     if (p[0] & 0x80) {
-        frame_type = (p[0] >> 4) & 7;
-        int pkt = ex_header(m, VPT_MULTITRACK);
-        if (pkt < 0)
-            return;
-        if (pkt == VPT_SEQUENCE_START || pkt == VPT_MPEG2TS_SEQUENCE_START)
-            m->flags |= KB_MSGF_SEQHDR;
-        else if (pkt == VPT_SEQUENCE_END)
-            m->flags |= KB_MSGF_EOS;
-        else if ((pkt == VPT_CODED_FRAMES || pkt == VPT_CODED_FRAMES_X) && frame_type == 1)
-            m->flags |= KB_MSGF_KEY;
-        return;
+        t->frame_type = (p[0] >> 4) & 7;
+        return parse_ex(p, n, t, off, end);
     }
-    frame_type = p[0] >> 4;
-    m->codec = p[0] & 0x0f;
-    if (m->codec == KB_FLV_VIDEO_AVC || m->codec == KB_FLV_VIDEO_HEVC_LEGACY) {
-        if (m->len < 2)
-            return;
-        if (p[1] == 0)
-            m->flags |= KB_MSGF_SEQHDR;
-        else if (p[1] == 2)
-            m->flags |= KB_MSGF_EOS;
-        else if (frame_type == 1)
-            m->flags |= KB_MSGF_KEY;
-        return;
+    t->frame_type = p[0] >> 4;
+    t->codec = p[0] & 0x0f;
+    *end = n;
+    *off = 1;
+    if (t->frame_type == KB_FLV_FRAME_COMMAND) {
+        t->what = KB_FLV_INFO;
+        return n < 2 ? -EINVAL : 0;
     }
-    if (frame_type == 1)
-        m->flags |= KB_MSGF_KEY;
+    t->packet_type = KB_FLV_VPT_CODED_FRAMES;
+    if (t->codec != KB_FLV_VIDEO_AVC && t->codec != KB_FLV_VIDEO_HEVC_LEGACY) {
+        /* No packet type: every tag is a picture. */
+        t->what = KB_FLV_MEDIA;
+        t->key = t->frame_type == KB_FLV_FRAME_KEY;
+        return 0;
+    }
+    /* AVCPacketType 0-2 and a composition time, always there. */
+    if (n < 5 || p[1] > KB_FLV_VPT_SEQUENCE_END)
+        return -EINVAL;
+    t->packet_type = p[1];
+    t->what = (uint8_t)(video_what[p[1]] - 1);
+    *off = 5;
+    if (t->what == KB_FLV_MEDIA) {
+        t->key = t->frame_type == KB_FLV_FRAME_KEY;
+        t->cts = si24(p + 2);
+    }
+    return 0;
 }
 
-static void classify_audio(struct kb_msg *m)
+static int parse_audio(const uint8_t *p, size_t n, struct kb_flv_tag *t, size_t *off,
+                       size_t *end)
 {
-    const uint8_t *p = m->data;
-    m->flags = KB_MSGF_AUDIO;
-    if (m->len < 1)
-        return;
-    uint8_t fmt = p[0] >> 4;
-    if (fmt == KB_FLV_AUDIO_EX) {
-        int pkt = ex_header(m, APT_MULTITRACK);
-        if (pkt < 0)
-            return;
-        /* SequenceStart and MultichannelConfig both configure the decoder. */
-        if (pkt == 0 || pkt == 4)
-            m->flags |= KB_MSGF_SEQHDR;
-        else if (pkt == 2)
-            m->flags |= KB_MSGF_EOS;
-        return;
+    int fmt = p[0] >> 4;
+    if (fmt == KB_FLV_AUDIO_EX)
+        return parse_ex(p, n, t, off, end);
+    t->codec = (uint16_t)fmt;
+    t->packet_type = KB_FLV_APT_CODED_FRAMES;
+    t->what = KB_FLV_MEDIA;
+    *off = 1;
+    *end = n;
+    if (fmt != KB_FLV_AUDIO_AAC)
+        return 0;
+    if (n < 2)
+        return -EINVAL;
+    /* AACPacketType: 0 AudioSpecificConfig, 1 raw frames. */
+    t->packet_type = p[1];
+    t->what = p[1] == 0 ? KB_FLV_CONFIG : KB_FLV_MEDIA;
+    *off = 2;
+    return 0;
+}
+
+int kb_flv_tag_parse(const uint8_t *p, size_t n, int video, struct kb_flv_tag *t)
+{
+    memset(t, 0, sizeof(*t));
+    t->video = video != 0;
+    t->what = KB_FLV_INFO;
+    if (n == 0 || n > UINT32_MAX)
+        return -EINVAL;
+    size_t off = 0, end = 0;
+    int err = video ? parse_video(p, n, t, &off, &end) : parse_audio(p, n, t, &off, &end);
+    if (err < 0) {
+        t->what = KB_FLV_INFO;
+        t->key = 0;
+        t->cts = 0;
+        return err;
     }
-    m->codec = fmt;
-    if (fmt == KB_FLV_AUDIO_AAC && m->len >= 2 && p[1] == 0)
-        m->flags |= KB_MSGF_SEQHDR;
+    t->body = (uint32_t)off;
+    t->body_len = (uint32_t)(end - off);
+    return 0;
 }
 
 static void classify_data(struct kb_msg *m)
@@ -140,38 +285,43 @@ void kb_flv_classify(struct kb_msg *m)
 {
     m->flags = 0;
     m->codec = 0;
-    if (m->type == KB_MSG_VIDEO)
-        classify_video(m);
-    else if (m->type == KB_MSG_AUDIO)
-        classify_audio(m);
-    else if (m->type == KB_MSG_DATA_AMF0)
+    if (m->type == KB_MSG_DATA_AMF0) {
         classify_data(m);
+        return;
+    }
+    if (m->type != KB_MSG_VIDEO && m->type != KB_MSG_AUDIO)
+        return;
+    int video = m->type == KB_MSG_VIDEO;
+    struct kb_flv_tag t;
+    int err = kb_flv_tag_parse(m->data, m->len, video, &t);
+    m->flags = video ? KB_MSGF_VIDEO : KB_MSGF_AUDIO;
+    m->codec = t.codec;
+    if (err < 0)
+        return;
+    switch (t.what) {
+    case KB_FLV_CONFIG:
+        m->flags |= KB_MSGF_SEQHDR;
+        break;
+    case KB_FLV_LAYOUT:
+        m->flags |= KB_MSGF_LAYOUT;
+        break;
+    case KB_FLV_END:
+        m->flags |= KB_MSGF_EOS;
+        break;
+    case KB_FLV_MEDIA:
+        if (t.key)
+            m->flags |= KB_MSGF_KEY;
+        break;
+    }
 }
 
 int32_t kb_flv_cts(const struct kb_msg *m)
 {
-    const uint8_t *p = m->data;
-    if (m->type != KB_MSG_VIDEO || m->len < 5)
+    struct kb_flv_tag t;
+    if (m->type != KB_MSG_VIDEO || kb_flv_tag_parse(m->data, m->len, 1, &t) < 0)
         return 0;
-    uint32_t v;
-    if (p[0] & 0x80) {
-        /* Only CodedFrames carries a composition time, after the FourCC. */
-        if ((p[0] & 0x0f) != VPT_CODED_FRAMES || m->len < 8)
-            return 0;
-        uint16_t c = fourcc_codec(p + 1);
-        if (c != KB_CODEC_HVC1 && c != KB_CODEC_AVC1 && c != KB_CODEC_VVC1)
-            return 0;
-        v = kb_get_be24(p + 5);
-    } else {
-        uint8_t codec = p[0] & 0x0f;
-        if ((codec != KB_FLV_VIDEO_AVC && codec != KB_FLV_VIDEO_HEVC_LEGACY) || p[1] != 1)
-            return 0;
-        v = kb_get_be24(p + 2);
-    }
-    /* Sign-extend 24 bits. */
-    return (int32_t)(v << 8) >> 8;
+    return t.cts;
 }
-
 const char *kb_flv_codec_name(uint16_t codec, int video)
 {
     switch (codec) {

@@ -152,6 +152,7 @@ class Kebun:
         env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0" +
                        (":" + asan_options if asan_options else ""))
         env.setdefault("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1")
+        env.setdefault("LSAN_OPTIONS", "suppressions=" + os.path.join(SRCDIR, "tests", "lsan.supp"))
         self.proc = spawn([KEBUN, "-c", self.conf], stderr=self.logf, env=env,
                           preexec_fn=preexec)
         deadline = time.monotonic() + 10
@@ -160,9 +161,12 @@ class Kebun:
                 raise SystemExit("kebun exited at start:\n" + self.log())
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
+                # kebun logs this once its web side listens too.
+                if "listen = off" in http_extra or "listening for HTTP" in self.log():
+                    return
             except OSError:
-                time.sleep(0.05)
+                pass
+            time.sleep(0.05)
         raise SystemExit("kebun did not listen on port %d:\n%s" % (self.port, self.log()))
 
     def url(self, path):

@@ -35,6 +35,18 @@ wrote. One case per run (meson registers each as its own test):
                 long keyframe intervals cut segments early, or are logged
   cli_export    two `kebun --export` of one recording at once: no shared
                 temp file, one valid recording.mp4
+  nolock        the loop thread's per-message call takes no lock (counted
+                through --wrap), also while the gate skips
+  nomem         malloc fails on the loop thread: a counted skip to the next
+                keyframe, and gap and end still arrive
+  shutdown      kb_recorder_free closes an open recording (ENDLIST, end,
+                complete) and waits for its export up to shutdown_timeout;
+                past the timeout the export is left pending and the next
+                start makes it
+  fsync         fsync = segment: every segment, init segment, playlist and
+                meta.json is fsync'd before its rename and its directory
+                after, and a segment before the playlist that lists it;
+                off: no fsync at all
 """
 import fcntl
 import json
@@ -253,6 +265,18 @@ def check_export(d, rec):
                  "export %s frames" % kind)
     errs = decode_errors(mp4)
     check(errs == "", "the export decodes cleanly", errs[:2000])
+
+
+def exported_at_next_start(root, *names):
+    """The start-up pass exports the recordings whose export was left due."""
+    p = tool("recover", root, "export")
+    for stream in names:
+        d = recordings(root, stream)[0]
+        m = meta(d)
+        check_eq((m["export"], m["export_pending"]), ("recording.mp4", False),
+                 stream + ": exported at the next start", p.stderr[-2000:])
+        check_export(d, streams(os.path.join(d, "index.m3u8"), count=True))
+        check_eq(temps(d), [], stream + ": no temp files")
 
 
 # ---- cases ------------------------------------------------------------------
@@ -618,14 +642,7 @@ def case_slow_export():
     check(re.search(r"stream=long export of \S+ stopped \(shutdown\)", p.stderr),
           "the cancelled export is logged", p.stderr[-2000:])
     # The next start exports both, from the backlog.
-    p = tool("recover", root, "export")
-    for stream in ("long", "other"):
-        d = recordings(root, stream)[0]
-        m = meta(d)
-        check_eq((m["export"], m["export_pending"]), ("recording.mp4", False),
-                 stream + ": exported at the next start", p.stderr[-2000:])
-        check_export(d, streams(os.path.join(d, "index.m3u8"), count=True))
-        check_eq(temps(d), [], stream + ": no temp files")
+    exported_at_next_start(root, "long", "other")
     check_eq(int(st["other.segments"]), 7, "other's segments while the export ran")
 
 
@@ -832,6 +849,125 @@ def case_temp_race():
     p = tool("tmprace", os.path.join(root, "rec"), "12000", ok=False)
     check_eq(p.returncode, 0, "rec_tool tmprace", p.stdout, p.stderr[-2000:])
     check_eq(kv(p.stdout).get("failed"), "0", "no write lost its temp file", p.stdout)
+
+
+
+def case_nolock():
+    root = fresh("nolock")
+    p = tool("nolock", root, SRC, ok=False)
+    st = kv(p.stdout)
+    check_eq(p.returncode, 0, "rec_tool nolock", p.stdout, p.stderr[-2000:])
+    check_eq(st.get("locks"), "0", "no pthread_mutex_lock in kb_recorder_stream_msg", p.stdout)
+    check(int(st.get("dropped", 0)) > 0, "the gate skipped while the worker was held", p.stdout)
+
+
+def case_nomem():
+    root = fresh("nomem")
+    p = tool("nomem", root, SRC, ok=False)
+    check_eq(p.returncode, 0, "rec_tool nomem", p.stdout, p.stderr[-2000:])
+    check("recorder skipped a message (out of memory)" in p.stderr, "the failure is logged",
+          p.stderr[-2000:])
+    check(int(kv(p.stdout).get("dropped", 0)) > 0, "what was skipped is counted", p.stdout)
+    d = recordings(root, "nomem")
+    check_eq(len(d), 1, "one recording")
+    text, segs, m = check_recording(d[0])
+    check_eq(m["status"], "complete", "the end arrived while malloc failed")
+    # Fed up to 12 s; a skip that never ended would have stopped at 5 s.
+    check(m["duration"] > 10, "recording resumed at the keyframe after memory came back",
+          m["duration"])
+    check_eq(m["dropped"], int(kv(p.stdout)["dropped"]), "meta.json dropped")
+
+
+def shutdown_log(p):
+    return [l for l in p.stderr.splitlines() if "shutdown" in l or "left for the next" in l]
+
+
+def case_shutdown():
+    root = fresh("shutdown")
+    # 1. The recording is still open when the recorder stops; its export
+    # (slowed to some 2 s) is waited for.
+    p = tool("record", root, "open", "--stop", "open", "--shutdown-timeout", 30000,
+             "--slow-export", 1, SRC)
+    d = recordings(root, "open")
+    check_eq(len(d), 1, "one recording")
+    text, segs, m = check_recording(d[0])
+    check_eq((m["status"], m["export"], m["export_pending"]), ("complete", "recording.mp4", False),
+             "closed as complete and exported before the recorder stopped", p.stderr[-2000:])
+    check(m["end"] is not None, "meta.json end set")
+    check_export(d[0], streams(os.path.join(d[0], "index.m3u8"), count=True))
+    check(re.search(r"shutdown: waiting up to 30\.0 s for exports", p.stderr),
+          "the wait is logged", shutdown_log(p))
+    check(int(kv(p.stdout)["free.ms"]) >= 1000, "kb_recorder_free waited for the export",
+          p.stdout)
+    # 2. A short timeout: the export (20 ms a packet) is cut off and stays due.
+    p = tool("record", root, "short", "--stop", "ended", "--shutdown-timeout", 300,
+             "--slow-export", 20, SRC)
+    d = recordings(root, "short")[0]
+    text, segs, m = check_recording(d)
+    check_eq((m["status"], m["export"], m["export_pending"]), ("complete", None, True),
+             "complete, export left for the next start", p.stderr[-2000:])
+    check_eq(temps(d), [], "no temp file left by the cancelled export")
+    check(re.search(r"shutdown: exports still running after 0\.3 s", p.stderr),
+          "the timeout is logged", shutdown_log(p))
+    check(re.search(r"stream=short export of \S+ stopped \(shutdown\)", p.stderr),
+          "the cancelled export is logged", shutdown_log(p))
+    free_ms = int(kv(p.stdout)["free.ms"])
+    check(300 <= free_ms < 3000, "kb_recorder_free waited the timeout, not the export", free_ms)
+    # 3. No wait at all.
+    p = tool("record", root, "nowait", "--stop", "ended", "--shutdown-timeout", 0,
+             "--slow-export", 20, SRC)
+    m = meta(recordings(root, "nowait")[0])
+    check_eq((m["status"], m["export_pending"]), ("complete", True), "shutdown_timeout 0")
+    check("waiting up to" not in p.stderr, "no wait logged", shutdown_log(p))
+    # The next start makes both.
+    exported_at_next_start(root, "short", "nowait")
+
+
+def sync_events(stderr):
+    out = []
+    for line in stderr.splitlines():
+        parts = line.split(" ")
+        if parts[0] in ("sync", "rename") and len(parts) >= 2:
+            out.append(tuple(parts))
+    return out
+
+
+def case_fsync():
+    root = fresh("fsync")
+    p = tool("record", root, "sync", "--fsync", 1, "--trace-sync", 1, "--export", 0,
+             "--segment", 2000, SRC)
+    d = recordings(root, "sync")[0]
+    text, segs, m = check_recording(d)
+    ev = sync_events(p.stderr)
+    names = [n for _, n in segs] + ["init.mp4"]
+    for name in names:
+        final = os.path.join(d, name)
+        i = next((k for k, e in enumerate(ev) if e[0] == "rename" and e[2] == final), None)
+        check(i is not None, name + " renamed into place", ev[:10])
+        check(i > 0 and ev[i - 1] == ("sync", final + ".tmp"),
+              name + ": its data is fsync'd before the rename", ev[max(0, i - 3):i + 3])
+        check(i + 1 < len(ev) and ev[i + 1] == ("sync", d),
+              name + ": its directory is fsync'd after the rename", ev[i:i + 3])
+    # Every playlist and meta.json write: fsync, rename, directory fsync.
+    for listed in ("index.m3u8", "meta.json"):
+        final = os.path.join(d, listed)
+        idx = [k for k, e in enumerate(ev) if e[0] == "rename" and e[2] == final]
+        check(len(idx) >= len(segs), "%s rewritten after each segment" % listed, len(idx))
+        for k in idx:
+            check(ev[k - 1] == ("sync", ev[k][1]) and ev[k + 1] == ("sync", d),
+                  listed + ": fsync, rename, directory fsync", ev[k - 1:k + 2])
+    # Each segment is on the disk before the first playlist that lists it:
+    # the playlist written right after its rename.
+    for _, name in segs:
+        final = os.path.join(d, name)
+        i = next(k for k, e in enumerate(ev) if e[0] == "rename" and e[2] == final)
+        nxt = next((k for k in range(i, len(ev)) if ev[k][0] == "rename" and
+                    ev[k][2] == os.path.join(d, "index.m3u8")), None)
+        check(nxt is not None and nxt > i + 1, name + " synced before a playlist lists it")
+    # off: nothing is fsync'd.
+    p = tool("record", root, "nosync", "--trace-sync", 1, "--export", 0, "--limit-ms", 5000, SRC)
+    check_recording(recordings(root, "nosync")[0])
+    check_eq([e for e in sync_events(p.stderr) if e[0] == "sync"], [], "fsync = off: no fsync")
 
 
 def main():

@@ -1,9 +1,14 @@
-/* kebun: unit tests for FLV tag classification (relay/rtmp/flv.c).
+/* kebun: unit tests for FLV tag headers (relay/rtmp/flv.c): the one reader
+ * (kb_flv_tag_parse) and the relay's classification built on it.
  *
  * Payloads follow the FLV specification v10.1 (legacy audio/video tag
  * headers) and veovera's Enhanced RTMP v1/v2 (extended headers with
- * FourCCs). */
+ * FourCCs, ModEx, Multitrack). Every packet type of both is read here, and
+ * every one cut short at every length. */
 #include "relay/rtmp/flv.h"
+
+#include <errno.h>
+#include <string.h>
 
 #include "relay/rtmp/msg.h"
 #include "test.h"
@@ -63,6 +68,11 @@ static int test_avc(void)
     ASSERT_OK(classify(KB_MSG_VIDEO, hevc_key, sizeof(hevc_key), V | KB_MSGF_KEY,
                        KB_FLV_VIDEO_HEVC_LEGACY, "legacy HEVC keyframe"));
     /* Other legacy codecs: keyframe from the frame type alone. */
+    /* Frame type 5 is a command, whatever byte follows: StartSeek (0) is
+     * no AVC sequence header and never replaces one. */
+    const uint8_t start_seek[] = {0x57, 0x00};
+    ASSERT_OK(classify(KB_MSG_VIDEO, start_seek, sizeof(start_seek), V, KB_FLV_VIDEO_AVC,
+                       "AVC command StartSeek"));
     const uint8_t vp6_key[] = {0x14, 0x00, 0x11};
     ASSERT_OK(classify(KB_MSG_VIDEO, vp6_key, sizeof(vp6_key), V | KB_MSGF_KEY, 4, "VP6 keyframe"));
     const uint8_t h263_inter[] = {0x22, 0x00};
@@ -113,6 +123,9 @@ static int test_ertmp_video(void)
     const uint8_t meta[] = {0x94, 'h', 'v', 'c', '1', 0x02, 0,   9,  'c',
                             'o',  'l', 'o', 'r', 'I', 'n',  'f', 'o'};
     ASSERT_OK(classify(KB_MSG_VIDEO, meta, sizeof(meta), V, KB_CODEC_HVC1, "HEVC Metadata"));
+    /* A command frame has no FourCC. */
+    const uint8_t cmd[] = {0xD0, 0x01};
+    ASSERT_OK(classify(KB_MSG_VIDEO, cmd, sizeof(cmd), V, 0, "E-RTMP command EndSeek"));
     const uint8_t ts_seq[] = {0x95, 'a', 'v', '0', '1', 0x80};
     ASSERT_OK(classify(KB_MSG_VIDEO, ts_seq, sizeof(ts_seq), V | KB_MSGF_SEQHDR, KB_CODEC_AV01,
                        "AV1 MPEG2TSSequenceStart"));
@@ -150,8 +163,10 @@ static int test_ertmp_audio(void)
     const uint8_t end[] = {0x92, 'O', 'p', 'u', 's'};
     ASSERT_OK(classify(KB_MSG_AUDIO, end, sizeof(end), A | KB_MSGF_EOS, KB_CODEC_OPUS,
                        "Opus SequenceEnd"));
+    /* MultichannelConfig is a channel layout beside the sequence header,
+     * never in its place. */
     const uint8_t mcc[] = {0x94, 'O', 'p', 'u', 's', 0x00, 0x02};
-    ASSERT_OK(classify(KB_MSG_AUDIO, mcc, sizeof(mcc), A | KB_MSGF_SEQHDR, KB_CODEC_OPUS,
+    ASSERT_OK(classify(KB_MSG_AUDIO, mcc, sizeof(mcc), A | KB_MSGF_LAYOUT, KB_CODEC_OPUS,
                        "Opus MultichannelConfig"));
     static const struct {
         char cc[4];
@@ -184,8 +199,9 @@ static int test_ertmp_multitrack(void)
     const uint8_t vkey[] = {0x96, 0x01, 'h', 'v', 'c', '1', 0x00, 0, 0, 0, 0, 0, 0, 4, 0x26};
     ASSERT_OK(classify(KB_MSG_VIDEO, vkey, sizeof(vkey), V | KB_MSGF_KEY, KB_CODEC_HVC1,
                        "multitrack HEVC CodedFrames key"));
-    /* ManyTracks (1), CodedFramesX (3), inter frame, av01. */
-    const uint8_t vinter[] = {0xA6, 0x13, 'a', 'v', '0', '1', 0x01, 0, 0, 5, 0x12};
+    /* ManyTracks (1), CodedFramesX (3), inter frame, av01, track 1 of 5
+     * bytes. */
+    const uint8_t vinter[] = {0xA6, 0x13, 'a', 'v', '0', '1', 0x01, 0, 0, 5, 0x12, 1, 2, 3, 4};
     ASSERT_OK(classify(KB_MSG_VIDEO, vinter, sizeof(vinter), V, KB_CODEC_AV01,
                        "multitrack AV1 CodedFramesX inter"));
     /* Audio: SoundFormat 9, AudioPacketType Multitrack (5); OneTrack,
@@ -193,6 +209,316 @@ static int test_ertmp_multitrack(void)
     const uint8_t aseq[] = {0x95, 0x00, 'O', 'p', 'u', 's', 0x00, 'O', 'p', 'u', 's'};
     ASSERT_OK(classify(KB_MSG_AUDIO, aseq, sizeof(aseq), A | KB_MSGF_SEQHDR, KB_CODEC_OPUS,
                        "multitrack Opus SequenceStart"));
+    return 0;
+}
+
+/* ---- kb_flv_tag_parse: every field of every packet type ---------------- */
+
+struct tag_case {
+    const char *name;
+    int video;
+    uint8_t b[40];
+    uint32_t n;
+    int err; ///< 0 or -EINVAL
+    struct kb_flv_tag want;
+    uint32_t need; ///< body bytes the header requires (a command byte)
+    int fixed;     ///< the header gives the body's length (a multitrack track size)
+    uint32_t whole; ///< fixed: a shorter length that is still a whole message (one track)
+};
+
+#define T(...) ((struct kb_flv_tag){__VA_ARGS__})
+
+static const struct tag_case tag_cases[] = {
+    /* Legacy video. */
+    {"AVC sequence header", 1, {0x17, 0, 0, 0, 0, 1, 0x64, 0, 0x1F}, 9, 0,
+     T(.video = 1, .what = KB_FLV_CONFIG, .frame_type = 1, .packet_type = 0, .codec = 7,
+       .body = 5, .body_len = 4)},
+    {"AVC keyframe", 1, {0x17, 1, 0, 0, 0x28, 0, 0, 0, 5}, 9, 0,
+     T(.video = 1, .what = KB_FLV_MEDIA, .key = 1, .frame_type = 1, .packet_type = 1,
+       .codec = 7, .cts = 40, .body = 5, .body_len = 4)},
+    {"AVC inter frame, negative cts", 1, {0x27, 1, 0xFF, 0xFF, 0xFE, 9}, 6, 0,
+     T(.video = 1, .what = KB_FLV_MEDIA, .frame_type = 2, .packet_type = 1, .codec = 7,
+       .cts = -2, .body = 5, .body_len = 1)},
+    {"AVC end of sequence", 1, {0x17, 2, 0, 0, 0}, 5, 0,
+     T(.video = 1, .what = KB_FLV_END, .frame_type = 1, .packet_type = 2, .codec = 7,
+       .body = 5)},
+    {"AVC unknown packet type", 1, {0x17, 3, 0, 0, 0, 1}, 6, -EINVAL,
+     T(.video = 1, .what = KB_FLV_INFO, .frame_type = 1, .packet_type = 3, .codec = 7)},
+    {"legacy HEVC sequence header", 1, {0x1C, 0, 0, 0, 0, 1, 2}, 7, 0,
+     T(.video = 1, .what = KB_FLV_CONFIG, .frame_type = 1, .codec = 12, .body = 5,
+       .body_len = 2)},
+    {"legacy HEVC inter frame", 1, {0x2C, 1, 0xFF, 0xFF, 0x9C, 7}, 6, 0,
+     T(.video = 1, .what = KB_FLV_MEDIA, .frame_type = 2, .packet_type = 1, .codec = 12,
+       .cts = -100, .body = 5, .body_len = 1)},
+    /* A command frame carries a command byte where AVCPacketType would be:
+     * StartSeek (0) is not a sequence header. */
+    {"AVC command frame", 1, {0x57, 0}, 2, 0,
+     T(.video = 1, .what = KB_FLV_INFO, .frame_type = 5, .codec = 7, .body = 1,
+       .body_len = 1),
+     .need = 1},
+    {"VP6 keyframe", 1, {0x14, 0x00, 0x11}, 3, 0,
+     T(.video = 1, .what = KB_FLV_MEDIA, .key = 1, .frame_type = 1, .packet_type = 1,
+       .codec = 4, .body = 1, .body_len = 2)},
+    {"H.263 disposable frame", 1, {0x32, 0x00, 0x84}, 3, 0,
+     T(.video = 1, .what = KB_FLV_MEDIA, .frame_type = 3, .packet_type = 1, .codec = 2,
+       .body = 1, .body_len = 2)},
+    /* E-RTMP video. */
+    {"HEVC SequenceStart", 1, {0x90, 'h', 'v', 'c', '1', 1, 1, 0x60}, 8, 0,
+     T(.video = 1, .ex = 1, .what = KB_FLV_CONFIG, .frame_type = 1, .codec = KB_CODEC_HVC1,
+       .body = 5, .body_len = 3)},
+    {"HEVC CodedFrames key", 1, {0x91, 'h', 'v', 'c', '1', 0, 0, 0x50, 0, 0, 0, 4, 0x26}, 13, 0,
+     T(.video = 1, .ex = 1, .what = KB_FLV_MEDIA, .key = 1, .frame_type = 1, .packet_type = 1,
+       .codec = KB_CODEC_HVC1, .cts = 80, .body = 8, .body_len = 5)},
+    {"AV1 CodedFrames (no cts)", 1, {0xA1, 'a', 'v', '0', '1', 0x12, 0, 0x0A}, 8, 0,
+     T(.video = 1, .ex = 1, .what = KB_FLV_MEDIA, .frame_type = 2, .packet_type = 1,
+       .codec = KB_CODEC_AV01, .body = 5, .body_len = 3)},
+    {"HEVC CodedFramesX inter", 1, {0xA3, 'h', 'v', 'c', '1', 0, 0, 0, 2, 0x02, 1}, 11, 0,
+     T(.video = 1, .ex = 1, .what = KB_FLV_MEDIA, .frame_type = 2, .packet_type = 3,
+       .codec = KB_CODEC_HVC1, .body = 5, .body_len = 6)},
+    {"avc1 SequenceEnd", 1, {0x92, 'a', 'v', 'c', '1'}, 5, 0,
+     T(.video = 1, .ex = 1, .what = KB_FLV_END, .frame_type = 1, .packet_type = 2,
+       .codec = KB_CODEC_AVC1, .body = 5)},
+    {"HEVC Metadata", 1, {0x94, 'h', 'v', 'c', '1', 2, 0, 9, 'c', 'o', 'l', 'o', 'r'}, 13, 0,
+     T(.video = 1, .ex = 1, .what = KB_FLV_INFO, .frame_type = 1, .packet_type = 4,
+       .codec = KB_CODEC_HVC1, .body = 5, .body_len = 8)},
+    /* The frame type is ignored for Metadata: not a command. */
+    {"Metadata with frame type 5", 1, {0xD4, 'a', 'v', '0', '1', 2, 0}, 7, 0,
+     T(.video = 1, .ex = 1, .what = KB_FLV_INFO, .frame_type = 5, .packet_type = 4,
+       .codec = KB_CODEC_AV01, .body = 5, .body_len = 2)},
+    {"AV1 MPEG2TSSequenceStart", 1, {0x95, 'a', 'v', '0', '1', 0x80, 4}, 7, 0,
+     T(.video = 1, .ex = 1, .what = KB_FLV_CONFIG, .frame_type = 1, .packet_type = 5,
+       .codec = KB_CODEC_AV01, .body = 5, .body_len = 2)},
+    /* An E-RTMP command frame has no FourCC. */
+    {"E-RTMP command frame", 1, {0xD1, 0x01}, 2, 0,
+     T(.video = 1, .ex = 1, .what = KB_FLV_INFO, .frame_type = 5, .packet_type = 1, .body = 1,
+       .body_len = 1),
+     .need = 1},
+    {"Multitrack OneTrack SequenceStart", 1, {0x96, 0x00, 'h', 'v', 'c', '1', 0, 1, 1, 0x60}, 10,
+     0,
+     T(.video = 1, .ex = 1, .what = KB_FLV_CONFIG, .frame_type = 1, .multitrack = 1,
+       .codec = KB_CODEC_HVC1, .body = 7, .body_len = 3)},
+    /* Two avc1 tracks; the first one's frame (after its cts) is described. */
+    {"Multitrack ManyTracks CodedFrames",
+     1,
+     {0x96, 0x11, 'a', 'v', 'c', '1', 0, 0, 0, 6, 0, 0, 0x28, 0xAA, 0xBB, 0xCC, 1, 0, 0, 4, 0, 0,
+      0, 0xDD},
+     24,
+     0,
+     T(.video = 1, .ex = 1, .what = KB_FLV_MEDIA, .key = 1, .frame_type = 1, .packet_type = 1,
+       .multitrack = 2, .codec = KB_CODEC_AVC1, .cts = 40, .body = 13, .body_len = 3),
+     .fixed = 1,
+     .whole = 16},
+    /* Each track names its codec: the first FourCC opens the first track. */
+    {"Multitrack ManyTracksManyCodecs SequenceStart",
+     1,
+     {0x96, 0x20, 'h', 'v', 'c', '1', 0, 0, 0, 3, 1, 2, 3, 'a', 'v', '0', '1', 1, 0, 0, 2, 9, 9},
+     23,
+     0,
+     T(.video = 1, .ex = 1, .what = KB_FLV_CONFIG, .frame_type = 1, .multitrack = 3,
+       .codec = KB_CODEC_HVC1, .body = 10, .body_len = 3),
+     .fixed = 1,
+     .whole = 13},
+    {"Multitrack ManyTracks, track 2 first", 1,
+     {0xA6, 0x13, 'a', 'v', '0', '1', 2, 0, 0, 2, 0x12, 0}, 12, 0,
+     T(.video = 1, .ex = 1, .what = KB_FLV_MEDIA, .frame_type = 2, .packet_type = 3,
+       .multitrack = 2, .track_id = 2, .codec = KB_CODEC_AV01, .body = 10, .body_len = 2),
+     .fixed = 1},
+    /* ModEx: TimestampOffsetNano (3 bytes), then CodedFrames. */
+    {"ModEx CodedFrames", 1,
+     {0x97, 2, 0, 1, 2, 0x01, 'h', 'v', 'c', '1', 0, 0, 0x10, 0x26, 1}, 15, 0,
+     T(.video = 1, .ex = 1, .what = KB_FLV_MEDIA, .key = 1, .frame_type = 1, .packet_type = 1,
+       .modex = 1, .codec = KB_CODEC_HVC1, .cts = 16, .body = 13, .body_len = 2)},
+    {"ModEx twice, then Multitrack", 1,
+     {0x97, 0, 0xAA, 0x07, 1, 0xBB, 0xCC, 0x06, 0x00, 'a', 'v', '0', '1', 0, 0x81}, 15, 0,
+     T(.video = 1, .ex = 1, .what = KB_FLV_CONFIG, .frame_type = 1, .multitrack = 1,
+       .modex = 1, .codec = KB_CODEC_AV01, .body = 14, .body_len = 1)},
+    {"reserved video packet type", 1, {0x98, 'h', 'v', 'c', '1', 0}, 6, -EINVAL,
+     T(.video = 1, .ex = 1, .what = KB_FLV_INFO, .frame_type = 1, .packet_type = 8,
+       .codec = KB_CODEC_HVC1)},
+    {"Multitrack in Multitrack", 1, {0x96, 0x06, 'h', 'v', 'c', '1', 0}, 7, -EINVAL,
+     T(.video = 1, .ex = 1, .what = KB_FLV_INFO, .frame_type = 1)},
+    {"reserved multitrack type", 1, {0x96, 0x30, 'h', 'v', 'c', '1', 0}, 7, -EINVAL,
+     T(.video = 1, .ex = 1, .what = KB_FLV_INFO, .frame_type = 1)},
+    /* Legacy audio. */
+    {"AAC sequence header", 0, {0xAF, 0, 0x12, 0x10}, 4, 0,
+     T(.what = KB_FLV_CONFIG, .codec = 10, .body = 2, .body_len = 2)},
+    {"AAC raw", 0, {0xAF, 1, 0x21, 0x10, 4}, 5, 0,
+     T(.what = KB_FLV_MEDIA, .packet_type = 1, .codec = 10, .body = 2, .body_len = 3)},
+    {"MP3", 0, {0x2F, 0xFF, 0xFB}, 3, 0,
+     T(.what = KB_FLV_MEDIA, .packet_type = 1, .codec = 2, .body = 1, .body_len = 2)},
+    /* E-RTMP audio. */
+    {"Opus SequenceStart", 0, {0x90, 'O', 'p', 'u', 's', 'O', 'p', 'u', 's'}, 9, 0,
+     T(.ex = 1, .what = KB_FLV_CONFIG, .codec = KB_CODEC_OPUS, .body = 5, .body_len = 4)},
+    {"mp4a CodedFrames", 0, {0x91, 'm', 'p', '4', 'a', 0x21, 0x10}, 7, 0,
+     T(.ex = 1, .what = KB_FLV_MEDIA, .packet_type = 1, .codec = KB_CODEC_MP4A, .body = 5,
+       .body_len = 2)},
+    {"Opus SequenceEnd", 0, {0x92, 'O', 'p', 'u', 's'}, 5, 0,
+     T(.ex = 1, .what = KB_FLV_END, .packet_type = 2, .codec = KB_CODEC_OPUS, .body = 5)},
+    {"mp4a MultichannelConfig", 0, {0x94, 'm', 'p', '4', 'a', 1, 2, 0, 0, 0, 3}, 11, 0,
+     T(.ex = 1, .what = KB_FLV_LAYOUT, .packet_type = 4, .codec = KB_CODEC_MP4A, .body = 5,
+       .body_len = 6)},
+    {"audio Multitrack OneTrack SequenceStart", 0,
+     {0x95, 0x00, 'O', 'p', 'u', 's', 0, 'O', 'p', 'u', 's'}, 11, 0,
+     T(.ex = 1, .what = KB_FLV_CONFIG, .multitrack = 1, .codec = KB_CODEC_OPUS, .body = 7,
+       .body_len = 4)},
+    {"audio Multitrack ManyTracks CodedFrames", 0,
+     {0x95, 0x11, 'm', 'p', '4', 'a', 0, 0, 0, 2, 0x21, 0x10, 1, 0, 0, 1, 0x21}, 17, 0,
+     T(.ex = 1, .what = KB_FLV_MEDIA, .packet_type = 1, .multitrack = 2,
+       .codec = KB_CODEC_MP4A, .body = 10, .body_len = 2),
+     .fixed = 1,
+     .whole = 12},
+    {"audio Multitrack ManyTracksManyCodecs", 0,
+     {0x95, 0x21, '.', 'm', 'p', '3', 0, 0, 0, 1, 0xFF, 'O', 'p', 'u', 's', 1, 0, 0, 1, 0xFC},
+     20, 0,
+     T(.ex = 1, .what = KB_FLV_MEDIA, .packet_type = 1, .multitrack = 3,
+       .codec = KB_CODEC_MP3, .body = 10, .body_len = 1),
+     .fixed = 1,
+     .whole = 11},
+    {"audio ModEx CodedFrames", 0, {0x97, 2, 0, 0, 1, 0x01, 'O', 'p', 'u', 's', 0xFC}, 11, 0,
+     T(.ex = 1, .what = KB_FLV_MEDIA, .packet_type = 1, .modex = 1, .codec = KB_CODEC_OPUS,
+       .body = 10, .body_len = 1)},
+    {"reserved audio packet type", 0, {0x93, 'O', 'p', 'u', 's', 0}, 6, -EINVAL,
+     T(.ex = 1, .what = KB_FLV_INFO, .packet_type = 3, .codec = KB_CODEC_OPUS)},
+};
+
+static int tag_eq(const struct kb_flv_tag *a, const struct kb_flv_tag *b, const char *name,
+                  uint32_t n)
+{
+#define FIELD(f)                                                                                   \
+    if (a->f != b->f) {                                                                            \
+        fprintf(stderr, "%s (%u bytes): " #f " is %lld, want %lld\n", name, n, (long long)a->f,   \
+                (long long)b->f);                                                                  \
+        return 1;                                                                                  \
+    }
+    FIELD(video)
+    FIELD(ex)
+    FIELD(what)
+    FIELD(key)
+    FIELD(frame_type)
+    FIELD(multitrack)
+    FIELD(track_id)
+    FIELD(codec)
+    FIELD(cts)
+    FIELD(body)
+    FIELD(body_len)
+    /* Only meaningful once the header is read. */
+    if (b->what != KB_FLV_INFO || b->body) {
+        FIELD(packet_type)
+        FIELD(modex)
+    }
+#undef FIELD
+    return 0;
+}
+
+/* Parse exactly n bytes of a heap copy (so ASan sees any over-read). */
+static int parse_n(const struct tag_case *c, uint32_t n, struct kb_flv_tag *t)
+{
+    struct kb_msg *m = msg(c->video ? KB_MSG_VIDEO : KB_MSG_AUDIO, c->b, n);
+    memset(t, 0xAB, sizeof(*t)); /* stale values must be replaced */
+    int err = kb_flv_tag_parse(m->data, m->len, c->video, t);
+    kb_msg_unref(m);
+    return err;
+}
+
+static int test_tag_every_packet_type(void)
+{
+    for (size_t i = 0; i < sizeof(tag_cases) / sizeof(tag_cases[0]); i++) {
+        const struct tag_case *c = &tag_cases[i];
+        struct kb_flv_tag t;
+        int err = parse_n(c, c->n, &t);
+        if (err != c->err) {
+            fprintf(stderr, "%s: returned %d, want %d\n", c->name, err, c->err);
+            return 1;
+        }
+        if (tag_eq(&t, &c->want, c->name, c->n))
+            return 1;
+    }
+    return 0;
+}
+
+/* Every case cut short at every length: a header that is not whole is
+ * refused (and nothing past the end is read); once the header is whole,
+ * the body is what is there, except where the header says how long it is:
+ * then only a cut after a whole track leaves a message. */
+static int test_tag_truncated(void)
+{
+    for (size_t i = 0; i < sizeof(tag_cases) / sizeof(tag_cases[0]); i++) {
+        const struct tag_case *c = &tag_cases[i];
+        if (c->err)
+            continue;
+        for (uint32_t n = 0; n < c->n; n++) {
+            struct kb_flv_tag t;
+            int err = parse_n(c, n, &t);
+            const struct kb_flv_tag *w = &c->want;
+            int whole = c->fixed ? c->whole && n == c->whole : n >= w->body + c->need;
+            if (!whole) {
+                if (err != -EINVAL || t.what != KB_FLV_INFO || t.key || t.cts) {
+                    fprintf(stderr, "%s cut to %u bytes: returned %d what %d key %d\n",
+                            c->name, n, err, t.what, t.key);
+                    return 1;
+                }
+                continue;
+            }
+            struct kb_flv_tag cut = *w;
+            if (!c->fixed)
+                cut.body_len = n - w->body;
+            if (err != 0 || tag_eq(&t, &cut, c->name, n))
+                return 1;
+        }
+    }
+    return 0;
+}
+
+/* ModEx data longer than 255 bytes takes a 16-bit size after 0xFF. */
+static int test_tag_modex_long(void)
+{
+    uint8_t p[4 + 300 + 1 + 4 + 2] = {0x97, 0xFF, 0x01, 0x2B}; /* 0x12B + 1 = 300 bytes */
+    size_t o = 4 + 300;
+    p[o++] = 0x03; /* TimestampOffsetNano | CodedFramesX */
+    memcpy(p + o, "av01", 4);
+    o += 4;
+    p[o++] = 0x12;
+    p[o++] = 0x00;
+    struct kb_msg *m = msg(KB_MSG_VIDEO, p, (uint32_t)o);
+    struct kb_flv_tag t;
+    ASSERT_EQ(kb_flv_tag_parse(m->data, m->len, 1, &t), 0);
+    ASSERT_EQ(t.what, KB_FLV_MEDIA);
+    ASSERT_EQ(t.key, 1);
+    ASSERT_EQ(t.modex, 1);
+    ASSERT_EQ(t.codec, KB_CODEC_AV01);
+    ASSERT_EQ(t.body, o - 2);
+    ASSERT_EQ(t.body_len, 2);
+    kb_flv_classify(m);
+    ASSERT_EQ(m->flags, V | KB_MSGF_KEY);
+    /* The size says 300 bytes; 299 are there. */
+    ASSERT_EQ(kb_flv_tag_parse(m->data, 4 + 299, 1, &t), -EINVAL);
+    kb_msg_unref(m);
+    return 0;
+}
+
+/* What the relay's caches do with E-RTMP audio: SequenceStart is the audio
+ * sequence header; a MultichannelConfig after it is setup kept beside it
+ * (never dropped by a queue), never the header itself. */
+static int test_multichannel_after_sequence_start(void)
+{
+    const uint8_t seq[] = {0x90, 'm', 'p', '4', 'a', 0x11, 0x90};
+    const uint8_t mcc[] = {0x94, 'm', 'p', '4', 'a', 1, 6, 0, 0, 0, 0x3F};
+    const uint8_t frame[] = {0x91, 'm', 'p', '4', 'a', 0x21, 0x10};
+    struct kb_msg *in[] = {msg(KB_MSG_AUDIO, seq, sizeof(seq)), msg(KB_MSG_AUDIO, mcc, sizeof(mcc)),
+                           msg(KB_MSG_AUDIO, frame, sizeof(frame))};
+    struct kb_msg *audio_hdr = NULL;
+    for (size_t i = 0; i < 3; i++) {
+        kb_flv_classify(in[i]);
+        /* relay/stream.c's rule: a sequence header replaces the cached one. */
+        if (in[i]->flags & KB_MSGF_SEQHDR)
+            audio_hdr = in[i];
+    }
+    ASSERT_TRUE(audio_hdr == in[0]);
+    ASSERT_EQ(in[1]->flags, A | KB_MSGF_LAYOUT);
+    ASSERT_TRUE(kb_msg_is_setup(in[1]));
+    ASSERT_TRUE(!kb_msg_is_setup(in[2]));
+    for (size_t i = 0; i < 3; i++)
+        kb_msg_unref(in[i]);
     return 0;
 }
 
@@ -320,6 +646,10 @@ int main(void)
     RUN(test_ertmp_video);
     RUN(test_ertmp_audio);
     RUN(test_ertmp_multitrack);
+    RUN(test_tag_every_packet_type);
+    RUN(test_tag_truncated);
+    RUN(test_tag_modex_long);
+    RUN(test_multichannel_after_sequence_start);
     RUN(test_data_messages);
     RUN(test_too_short);
     RUN(test_cts);

@@ -1,4 +1,5 @@
-/* One stream's recording, on the worker thread.
+/* One stream's recordings, on the worker thread: the state machine the
+ * queue's items drive (kb__recording_begin / _msg / _gap / _skip / _end).
  *
  *   IDLE --begin--> WAITING --headers + keyframe--> RECORDING --end--> IDLE
  *                      ^                               |  |
@@ -20,6 +21,11 @@
  * While WAITING, messages are kept (video from its first keyframe, audio
  * from the start) so that a stream whose second track is late or never
  * comes starts with what it had, not at some later keyframe.
+ *
+ * A recording knows its environment (struct kb__env) and nothing of the
+ * stream handle, the queue or the job thread: the front reads its state
+ * (kb__recording_status) into the stream's snapshot, and kb__recording_end
+ * says what the job thread is to do next.
  */
 #include "internal.h"
 
@@ -37,15 +43,16 @@
 #define PENDING_BYTES (32u << 20)
 #define THUMB_WIDTH 320
 
-struct kb__rec {
-    struct kb_recorder *r;
-    struct kb_rec_stream *s;
-    const struct kb_recorder_conf *conf;
+struct kb__recording {
+    const struct kb__env *env;
     char name[KB__NAME_MAX + 1];
     int active;
-    enum kb_rec_state state;
+    enum kb_recorder_state state;
     int64_t begin_wall;
-    uint64_t drops_base;
+    uint64_t drops_base; ///< the stream's drop counter when the broadcast began
+    uint64_t drops;      ///< ... as the last event told it
+    char last_error[160];  ///< the last failure, kept across broadcasts for the status
+    int64_t last_error_at; ///< UTC seconds, 0 = never
 
     int ts_init;
     uint32_t ts_last;
@@ -83,43 +90,22 @@ struct kb__rec {
     int64_t fail_since, last_try, last_fail_log;
 };
 
-static int open_part(struct kb__rec *rec, const struct kb__frame *key);
-static void arm_floor(struct kb__rec *rec);
+static int open_part(struct kb__recording *rec, const struct kb__frame *key);
+static void arm_floor(struct kb__recording *rec);
 
-static void publish(struct kb__rec *rec, const char *error)
+int kb__recording_new(const struct kb__env *env, const char *stream, struct kb__recording **out)
 {
-    char dir[2 * KB__NAME_MAX + 2] = "";
-    if (rec->have_dir)
-        snprintf(dir, sizeof(dir), "%s/%s", rec->name, rec->dirname);
-    struct kb__pub p = {
-        .state = rec->state,
-        .dir = dir,
-        .file = rec->seg ? kb__seg_file(rec->seg) : "",
-        .bytes = rec->meta.bytes,
-        .segments = rec->meta.segments,
-        .parts = rec->meta.parts,
-        .last_error = error,
-        .last_error_at = error ? kb__wall_ms() / 1000 : 0,
-    };
-    kb__publish(rec->s, &p);
-}
-
-int kb__rec_new(struct kb_recorder *r, struct kb_rec_stream *s, const char *name,
-                struct kb__rec **out)
-{
-    struct kb__rec *rec = calloc(1, sizeof(*rec));
+    struct kb__recording *rec = calloc(1, sizeof(*rec));
     if (!rec)
         return -ENOMEM;
-    rec->r = r;
-    rec->s = s;
-    rec->conf = kb__conf(r);
-    snprintf(rec->name, sizeof(rec->name), "%s", name);
-    rec->state = KB_REC_IDLE;
+    rec->env = env;
+    snprintf(rec->name, sizeof(rec->name), "%s", stream);
+    rec->state = KB_RECORDER_IDLE;
     *out = rec;
     return 0;
 }
 
-static void pend_clear(struct kb__rec *rec)
+static void pend_clear(struct kb__recording *rec)
 {
     for (size_t i = 0; i < rec->pend_n; i++)
         kb_msg_unref(rec->pend[i]);
@@ -128,7 +114,7 @@ static void pend_clear(struct kb__rec *rec)
     rec->pend_key = 0;
 }
 
-static void reset(struct kb__rec *rec)
+static void reset(struct kb__recording *rec)
 {
     kb__seg_free(rec->seg);
     rec->seg = NULL;
@@ -141,7 +127,7 @@ static void reset(struct kb__rec *rec)
     rec->warned[0] = rec->warned[1] = 0;
     rec->bad_hdr[0] = rec->bad_hdr[1] = 0;
     rec->part_has[0] = rec->part_has[1] = 0;
-    rec->state = KB_REC_IDLE;
+    rec->state = KB_RECORDER_IDLE;
     rec->base = INT64_MIN;
     rec->wait_start = INT64_MIN;
     rec->next_index = 1;
@@ -151,7 +137,7 @@ static void reset(struct kb__rec *rec)
     rec->warned_long = 0;
 }
 
-void kb__rec_free(struct kb__rec *rec)
+void kb__recording_free(struct kb__recording *rec)
 {
     if (!rec)
         return;
@@ -160,59 +146,57 @@ void kb__rec_free(struct kb__rec *rec)
     free(rec);
 }
 
-static int write_meta(struct kb__rec *rec)
+static int write_meta(struct kb__recording *rec)
 {
-    rec->meta.dropped = kb__dropped(rec->s) - rec->drops_base;
-    return kb__meta_write(&rec->meta, rec->dir);
+    rec->meta.dropped = rec->drops - rec->drops_base;
+    return kb__meta_write(&rec->meta, rec->dir, kb__env_sync(rec->env));
 }
 
 /* A write failed: say so once, drop the part, keep the stream's messages
  * flowing into nothing until a retry works. */
-static void fail(struct kb__rec *rec, const char *what, int err)
+static void fail(struct kb__recording *rec, const char *what, int err)
 {
     char ebuf[96], msg[sizeof(rec->meta.last_error)];
     snprintf(msg, sizeof(msg), "%s: %s", what, kb__strerror(err, ebuf, sizeof(ebuf)));
     int64_t now = kb__mono_ms();
-    if (rec->state != KB_REC_FAILED) {
-        kb__log(rec->r, KB__ERROR, rec->name, "recording failed: %s", msg);
+    if (rec->state != KB_RECORDER_FAILED) {
+        kb__log(rec->env, KB__ERROR, rec->name, "recording failed: %s", msg);
         rec->fail_since = rec->last_fail_log = now;
     } else if (now - rec->last_fail_log >= FAIL_LOG_MS) {
-        kb__log(rec->r, KB__WARN, rec->name, "recording still failing after %lld s: %s",
+        kb__log(rec->env, KB__WARN, rec->name, "recording still failing after %lld s: %s",
                 (long long)((now - rec->fail_since) / 1000), msg);
         rec->last_fail_log = now;
     } else {
-        kb__log(rec->r, KB__DEBUG, rec->name, "recording retry failed: %s", msg);
+        kb__log(rec->env, KB__DEBUG, rec->name, "recording retry failed: %s", msg);
     }
     arm_floor(rec);
     kb__seg_free(rec->seg);
     rec->seg = NULL;
     rec->part_has[0] = rec->part_has[1] = 0;
     pend_clear(rec);
-    rec->state = KB_REC_FAILED;
+    rec->state = KB_RECORDER_FAILED;
     rec->last_try = now;
     snprintf(rec->meta.last_error, sizeof(rec->meta.last_error), "%s", msg);
+    snprintf(rec->last_error, sizeof(rec->last_error), "%s", msg);
+    rec->last_error_at = kb__wall_ms() / 1000;
     if (rec->have_dir) {
         rec->meta.status = "failed";
         write_meta(rec); /* likely fails too; the status snapshot still says it */
     }
-    publish(rec, msg);
 }
 
-void kb__rec_begin(struct kb__rec *rec, int64_t wall_ms, uint64_t drops_total)
+void kb__recording_begin(struct kb__recording *rec, int64_t wall_ms, uint64_t drops_total)
 {
-    if (rec->active)
-        kb__rec_end(rec, 0, drops_total);
     reset(rec);
     rec->active = 1;
-    rec->state = KB_REC_WAITING;
+    rec->state = KB_RECORDER_WAITING;
     rec->begin_wall = wall_ms;
-    rec->drops_base = drops_total;
-    publish(rec, NULL);
+    rec->drops_base = rec->drops = drops_total;
 }
 
-static int make_dir(struct kb__rec *rec)
+static int make_dir(struct kb__recording *rec)
 {
-    const char *root = rec->conf->dir;
+    const char *root = rec->env->root;
     char sdir[PATH_MAX], stamp[32];
     snprintf(rec->what, sizeof(rec->what), "create %s/", rec->name);
     if (snprintf(sdir, sizeof(sdir), "%s/%s", root, rec->name) >= (int)sizeof(sdir))
@@ -237,19 +221,19 @@ static int make_dir(struct kb__rec *rec)
     snprintf(rec->what, sizeof(rec->what), "write meta.json");
     memset(&rec->meta, 0, sizeof(rec->meta));
     snprintf(rec->meta.stream, sizeof(rec->meta.stream), "%s", rec->name);
-    rec->meta.format = rec->conf->format;
+    rec->meta.format = rec->env->format;
     rec->meta.start_ms = rec->begin_wall;
     rec->meta.status = "live";
     kb__pl_free(&rec->pl);
-    rec->pl.format = rec->conf->format;
-    rec->pl.target_s = kb__pl_target_s(rec->conf->segment_ms);
+    rec->pl.format = rec->env->format;
+    rec->pl.target_s = kb__pl_target_s(rec->env->segment_ms);
     rec->parts = 0;
     rec->next_index = 1;
     rec->base = INT64_MIN;
     rec->shift = rec->floor = 0;
     rec->floor_armed = 0;
     rec->have_dir = 1;
-    kb__log(rec->r, KB__INFO, rec->name, "recording to %s/%s", rec->name, rec->dirname);
+    kb__log(rec->env, KB__INFO, rec->name, "recording to %s/%s", rec->name, rec->dirname);
     if ((err = write_meta(rec)) < 0)
         return err;
     rec->what[0] = 0;
@@ -259,7 +243,7 @@ static int make_dir(struct kb__rec *rec)
 /* The segmenter completed a segment: list it. */
 static int on_segment(void *ud, const struct kb__seg_info *info)
 {
-    struct kb__rec *rec = ud;
+    struct kb__recording *rec = ud;
     struct kb__pl_entry e = {.part = rec->parts, .dur_ms = info->dur_ms};
     snprintf(e.name, sizeof(e.name), "%s", info->name);
     if (rec->part_new) {
@@ -272,7 +256,7 @@ static int on_segment(void *ud, const struct kb__seg_info *info)
         /* The playlist's target duration must not change (RFC 8216 6.2.1),
          * so the segment stays as it is: only a keyframe can end it. */
         rec->warned_long = 1;
-        kb__log(rec->r, KB__WARN, rec->name,
+        kb__log(rec->env, KB__WARN, rec->name,
                 "recording %s: segment %s lasts %.1f s, over the playlist's target duration "
                 "(%d s): the publisher's keyframe interval is too long; some players may "
                 "stall (send a keyframe at least every %d s)",
@@ -288,18 +272,17 @@ static int on_segment(void *ud, const struct kb__seg_info *info)
     if (err < 0)
         return err;
     snprintf(rec->what, sizeof(rec->what), "write index.m3u8");
-    if ((err = kb__pl_write(&rec->pl, rec->dir)) < 0)
+    if ((err = kb__pl_write(&rec->pl, rec->dir, kb__env_sync(rec->env))) < 0)
         return err;
     snprintf(rec->what, sizeof(rec->what), "write meta.json");
     if ((err = write_meta(rec)) < 0)
         return err;
     rec->what[0] = 0;
-    publish(rec, NULL);
     return 0;
 }
 
 /* Segmenter errors name their file; a failing callback named its own. */
-static void seg_fail(struct kb__rec *rec, int err)
+static void seg_fail(struct kb__recording *rec, int err)
 {
     char what[96];
     snprintf(what, sizeof(what), "%s", rec->what[0] ? rec->what : kb__seg_what(rec->seg));
@@ -307,7 +290,7 @@ static void seg_fail(struct kb__rec *rec, int err)
     fail(rec, what, err);
 }
 
-static void thumb_extra(struct kb__rec *rec, const struct kb__frame *f, int64_t t)
+static void thumb_extra(struct kb__recording *rec, const struct kb__frame *f, int64_t t)
 {
     char path[PATH_MAX], what[96] = "create thumbs/", ebuf[96];
     int w, h;
@@ -321,7 +304,7 @@ static void thumb_extra(struct kb__rec *rec, const struct kb__frame *f, int64_t 
         err = kb__thumb(&rec->codec[KB__V], f->data, f->len, path, THUMB_WIDTH, &w, &h, what,
                         sizeof(what));
     if (err < 0)
-        kb__log(rec->r, KB__WARN, rec->name, "thumbnail skipped: %s (%s)", what,
+        kb__log(rec->env, KB__WARN, rec->name, "thumbnail skipped: %s (%s)", what,
                 kb__strerror(err, ebuf, sizeof(ebuf)));
 }
 
@@ -329,14 +312,14 @@ static void thumb_extra(struct kb__rec *rec, const struct kb__frame *f, int64_t 
  * never starts before it. The relay continues a returning publisher's
  * timeline 1 ms after the last timestamp it handed out, but the last frames
  * are shown (and the last audio frame plays) beyond that timestamp. */
-static void arm_floor(struct kb__rec *rec)
+static void arm_floor(struct kb__recording *rec)
 {
     if (rec->seg && kb__seg_end_ms(rec->seg) > rec->floor)
         rec->floor = kb__seg_end_ms(rec->seg);
     rec->floor_armed = 1;
 }
 
-static void write_frame(struct kb__rec *rec, const struct kb__frame *f, int64_t ext)
+static void write_frame(struct kb__recording *rec, const struct kb__frame *f, int64_t ext)
 {
     if (!rec->part_has[f->kind])
         return;
@@ -359,9 +342,9 @@ static void write_frame(struct kb__rec *rec, const struct kb__frame *f, int64_t 
     if (f->kind == KB__V) {
         rec->need_key = 0;
         err = kb__seg_video(rec->seg, t, f->cts, f->key, f->data, f->len);
-        if (err >= 0 && f->key && rec->conf->thumb_interval_ms && t >= rec->next_thumb) {
+        if (err >= 0 && f->key && rec->env->thumb_interval_ms && t >= rec->next_thumb) {
             thumb_extra(rec, f, t);
-            rec->next_thumb = t + rec->conf->thumb_interval_ms;
+            rec->next_thumb = t + rec->env->thumb_interval_ms;
         }
     } else {
         err = kb__seg_audio(rec->seg, t, f->data, f->len);
@@ -370,9 +353,9 @@ static void write_frame(struct kb__rec *rec, const struct kb__frame *f, int64_t 
         seg_fail(rec, err);
 }
 
-static int replay_pending(struct kb__rec *rec)
+static int replay_pending(struct kb__recording *rec)
 {
-    for (size_t i = 0; i < rec->pend_n && rec->state == KB_REC_RECORDING; i++) {
+    for (size_t i = 0; i < rec->pend_n && rec->state == KB_RECORDER_RECORDING; i++) {
         struct kb__frame f;
         struct kb_msg *m = rec->pend[i];
         /* Kept messages are recent: their signed distance to the last
@@ -389,7 +372,7 @@ static int replay_pending(struct kb__rec *rec)
  * WAIT_OTHER_MS of stream time, or a declared video track has sent no
  * keyframe after WAIT_KEY_MS (or when `force`d), start with what there is;
  * a track that turns up later starts a new part. */
-static void try_start(struct kb__rec *rec, int64_t ext, int force)
+static void try_start(struct kb__recording *rec, int64_t ext, int force)
 {
     int have_v = rec->codec[KB__V].id != AV_CODEC_ID_NONE;
     int use_v = have_v && rec->pend_key;
@@ -403,7 +386,7 @@ static void try_start(struct kb__rec *rec, int64_t ext, int force)
     if (use_v && kb__media_parse(rec->pend[rec->pend_key - 1], &key) < 0)
         return;
     if (!(use_v && use_a))
-        kb__log(rec->r, KB__INFO, rec->name, "recording %s only for now (no %s yet)",
+        kb__log(rec->env, KB__INFO, rec->name, "recording %s only for now (no %s yet)",
                 use_v ? "video" : "audio",
                 use_v                                      ? "audio sequence header"
                 : rec->codec[KB__V].id != AV_CODEC_ID_NONE ? "video keyframe"
@@ -412,7 +395,7 @@ static void try_start(struct kb__rec *rec, int64_t ext, int force)
         replay_pending(rec);
 }
 
-static int open_part(struct kb__rec *rec, const struct kb__frame *key)
+static int open_part(struct kb__recording *rec, const struct kb__frame *key)
 {
     char what[96] = "", path[PATH_MAX], ebuf[96];
     int err = 0, first = !rec->have_dir;
@@ -427,7 +410,7 @@ static int open_part(struct kb__rec *rec, const struct kb__frame *key)
             err = kb__thumb(&rec->codec[KB__V], key->data, key->len, rec->meta.thumb ? NULL : path,
                             THUMB_WIDTH, &w, &h, what, sizeof(what));
         if (err < 0)
-            kb__log(rec->r, KB__WARN, rec->name, "first keyframe: %s (%s)", what,
+            kb__log(rec->env, KB__WARN, rec->name, "first keyframe: %s (%s)", what,
                     kb__strerror(err, ebuf, sizeof(ebuf)));
         else
             rec->meta.thumb = 1;
@@ -437,11 +420,11 @@ static int open_part(struct kb__rec *rec, const struct kb__frame *key)
     if (part > 1)
         snprintf(init, sizeof(init), "init-%d.mp4", part);
     struct kb__seg_conf c = {
-        .format = rec->conf->format,
+        .format = rec->env->format,
         .dir = rec->dir,
         .init_name = init,
         .first_index = rec->next_index,
-        .target_ms = rec->conf->segment_ms,
+        .target_ms = rec->env->segment_ms,
         .max_ms = (uint32_t)kb__pl_max_ms(rec->pl.target_s),
         .video = key ? &rec->codec[KB__V] : NULL,
         .audio = rec->codec[KB__A].id != AV_CODEC_ID_NONE ? &rec->codec[KB__A] : NULL,
@@ -450,6 +433,7 @@ static int open_part(struct kb__rec *rec, const struct kb__frame *key)
         .inband = part > 1,
         .done = on_segment,
         .ud = rec,
+        .fsync = &rec->env->fsync,
     };
     err = kb__seg_new(&c, &rec->seg, what, sizeof(what));
     if (err < 0) {
@@ -459,12 +443,12 @@ static int open_part(struct kb__rec *rec, const struct kb__frame *key)
     rec->parts = part;
     rec->part_new = 1;
     snprintf(rec->part_map, sizeof(rec->part_map), "%s",
-             rec->conf->format == KB_REC_FMP4 ? init : "");
+             rec->env->format == KB_RECORDER_FMP4 ? init : "");
     rec->part_has[KB__V] = c.video != NULL;
     rec->part_has[KB__A] = c.audio != NULL;
     rec->need_key = c.video != NULL;
     if (first)
-        rec->next_thumb = rec->conf->thumb_interval_ms;
+        rec->next_thumb = rec->env->thumb_interval_ms;
     struct kb__meta *m = &rec->meta;
     snprintf(m->vcodec, sizeof(m->vcodec), "%s", c.video ? c.video->name : "");
     snprintf(m->acodec, sizeof(m->acodec), "%s", c.audio ? c.audio->name : "");
@@ -474,28 +458,27 @@ static int open_part(struct kb__rec *rec, const struct kb__frame *key)
     m->channels = c.audio ? c.audio->channels : 0;
     m->parts = (uint32_t)part;
     m->status = "live";
-    int was_failed = rec->state == KB_REC_FAILED;
-    rec->state = KB_REC_RECORDING;
+    int was_failed = rec->state == KB_RECORDER_FAILED;
+    rec->state = KB_RECORDER_RECORDING;
     if ((err = write_meta(rec)) < 0) {
         fail(rec, "write meta.json", err);
         return err;
     }
     long long down = (long long)((kb__mono_ms() - rec->fail_since) / 1000);
     if (was_failed && part > 1)
-        kb__log(rec->r, KB__INFO, rec->name,
+        kb__log(rec->env, KB__INFO, rec->name,
                 "recording resumed as part %d after %lld s (writes succeed again)", part, down);
     else if (was_failed)
-        kb__log(rec->r, KB__INFO, rec->name,
+        kb__log(rec->env, KB__INFO, rec->name,
                 "recording resumed in %s/%s after %lld s (writes succeed again)", rec->name,
                 rec->dirname, down);
     else if (part > 1)
-        kb__log(rec->r, KB__INFO, rec->name, "recording part %d (codec parameters changed)", part);
-    publish(rec, NULL);
+        kb__log(rec->env, KB__INFO, rec->name, "recording part %d (codec parameters changed)", part);
     return 0;
 }
 
 /* Finish the part in order (its last segment is listed). */
-static int close_part(struct kb__rec *rec)
+static int close_part(struct kb__recording *rec)
 {
     if (!rec->seg)
         return 0;
@@ -511,7 +494,7 @@ static int close_part(struct kb__rec *rec)
     return 0;
 }
 
-static void pend_push(struct kb__rec *rec, struct kb_msg *m, const struct kb__frame *f)
+static void pend_push(struct kb__recording *rec, struct kb_msg *m, const struct kb__frame *f)
 {
     /* Video is kept from its first keyframe on; audio from the start, as the
      * source had it (players start where both tracks are). */
@@ -525,7 +508,7 @@ static void pend_push(struct kb__rec *rec, struct kb_msg *m, const struct kb__fr
     if (!rec->pend) {
         rec->pend = malloc(PENDING_MAX * sizeof(*rec->pend));
         if (!rec->pend) {
-            kb__log(rec->r, KB__ERROR, rec->name, "recording start delayed (out of memory)");
+            kb__log(rec->env, KB__ERROR, rec->name, "recording start delayed (out of memory)");
             return;
         }
     }
@@ -535,13 +518,13 @@ static void pend_push(struct kb__rec *rec, struct kb_msg *m, const struct kb__fr
         rec->pend_key = (int)rec->pend_n;
 }
 
-static void on_seqhdr(struct kb__rec *rec, const struct kb__frame *f)
+static void on_seqhdr(struct kb__recording *rec, const struct kb__frame *f)
 {
     struct kb__codec *c = &rec->codec[f->kind];
     if (kb__codec_same(c, f))
         return;
     /* Frames kept for the old parameters must not meet the new ones. */
-    if (rec->state == KB_REC_WAITING && c->id != AV_CODEC_ID_NONE)
+    if (rec->state == KB_RECORDER_WAITING && c->id != AV_CODEC_ID_NONE)
         pend_clear(rec);
     int err = kb__codec_set(c, f);
     if (err < 0) {
@@ -549,21 +532,20 @@ static void on_seqhdr(struct kb__rec *rec, const struct kb__frame *f)
         char ebuf[96];
         int level = err == -ENOMEM ? KB__ERROR : rec->bad_hdr[f->kind] ? KB__DEBUG : KB__WARN;
         rec->bad_hdr[f->kind] = 1;
-        kb__log(rec->r, level, rec->name, "%s sequence header ignored (%s)", f->name,
+        kb__log(rec->env, level, rec->name, "%s sequence header ignored (%s)", f->name,
                 kb__strerror(err, ebuf, sizeof(ebuf)));
         return;
     }
-    if (rec->state != KB_REC_RECORDING)
+    if (rec->state != KB_RECORDER_RECORDING)
         return;
     /* New parameters (or a track the part lacks): a new part. */
     if (close_part(rec) < 0)
         return;
-    rec->state = KB_REC_WAITING;
+    rec->state = KB_RECORDER_WAITING;
     rec->wait_start = INT64_MIN;
-    publish(rec, NULL);
 }
 
-static void failed_msg(struct kb__rec *rec, struct kb_msg *m, const struct kb__frame *f,
+static void failed_msg(struct kb__recording *rec, struct kb_msg *m, const struct kb__frame *f,
                        int64_t ext)
 {
     int video = rec->codec[KB__V].id != AV_CODEC_ID_NONE;
@@ -585,7 +567,7 @@ static void failed_msg(struct kb__rec *rec, struct kb_msg *m, const struct kb__f
     else if (rec->have_dir)
         gone = !S_ISDIR(st.st_mode);
     if (gone) {
-        kb__log(rec->r, KB__WARN, rec->name, "recording %s vanished: starting a new recording",
+        kb__log(rec->env, KB__WARN, rec->name, "recording %s vanished: starting a new recording",
                 rec->dirname);
         rec->have_dir = 0;
         rec->begin_wall = kb__wall_ms();
@@ -595,13 +577,13 @@ static void failed_msg(struct kb__rec *rec, struct kb_msg *m, const struct kb__f
     try_start(rec, ext, 1);
 }
 
-void kb__rec_msg(struct kb__rec *rec, struct kb_msg *m)
+void kb__recording_msg(struct kb__recording *rec, struct kb_msg *m)
 {
     struct kb__frame f;
     if (kb__media_parse(m, &f) < 0)
         return;
     if (!rec->active)
-        kb__rec_begin(rec, kb__wall_ms(), kb__dropped(rec->s));
+        kb__recording_begin(rec, kb__wall_ms(), rec->drops);
     int64_t ext;
     if (!rec->ts_init) {
         rec->ts_init = 1;
@@ -614,11 +596,11 @@ void kb__rec_msg(struct kb__rec *rec, struct kb_msg *m)
     const char *why = NULL;
     if (f.codec == AV_CODEC_ID_NONE)
         why = "kebun records H.264, HEVC or AV1 video and AAC audio";
-    else if (f.codec == AV_CODEC_ID_AV1 && rec->conf->format == KB_REC_MPEGTS)
+    else if (f.codec == AV_CODEC_ID_AV1 && rec->env->format == KB_RECORDER_MPEGTS)
         why = "AV1 needs record_format fmp4";
     if (why) {
         if (!rec->warned[f.kind])
-            kb__log(rec->r, KB__WARN, rec->name, "%s %s is not recorded (%s)",
+            kb__log(rec->env, KB__WARN, rec->name, "%s %s is not recorded (%s)",
                     f.kind == KB__V ? "video" : "audio", f.name, why);
         rec->warned[f.kind] = 1;
         return;
@@ -630,36 +612,36 @@ void kb__rec_msg(struct kb__rec *rec, struct kb_msg *m)
         return;
     }
     switch (rec->state) {
-    case KB_REC_WAITING:
+    case KB_RECORDER_WAITING:
         if (rec->wait_start == INT64_MIN)
             rec->wait_start = ext;
         pend_push(rec, m, &f);
         try_start(rec, ext, 0);
         break;
-    case KB_REC_RECORDING:
+    case KB_RECORDER_RECORDING:
         if (f.kind == KB__V && f.key && !rec->part_has[KB__V] &&
             rec->codec[KB__V].id != AV_CODEC_ID_NONE) {
             /* Video came after an audio-only start: a new part with both. */
             if (close_part(rec) < 0)
                 break;
-            rec->state = KB_REC_WAITING;
+            rec->state = KB_RECORDER_WAITING;
             pend_push(rec, m, &f);
             try_start(rec, ext, 1);
             break;
         }
         write_frame(rec, &f, ext);
         break;
-    case KB_REC_FAILED:
+    case KB_RECORDER_FAILED:
         failed_msg(rec, m, &f, ext);
         break;
-    case KB_REC_IDLE:
+    case KB_RECORDER_IDLE:
         break;
     }
 }
 
-void kb__rec_gap(struct kb__rec *rec)
+void kb__recording_gap(struct kb__recording *rec)
 {
-    if (rec->state != KB_REC_RECORDING || !rec->seg)
+    if (rec->state != KB_RECORDER_RECORDING || !rec->seg)
         return;
     /* The publisher may never come back: make what we have visible now. */
     int err = kb__seg_cut(rec->seg);
@@ -669,59 +651,64 @@ void kb__rec_gap(struct kb__rec *rec)
     }
     rec->need_key = rec->part_has[KB__V];
     arm_floor(rec);
-    publish(rec, NULL);
 }
 
-void kb__rec_end(struct kb__rec *rec, int shutdown, uint64_t drops_total)
+void kb__recording_skip(struct kb__recording *rec, uint64_t drops_total)
 {
+    /* Close the segment where the written media ends and go on from there,
+     * as after a publisher gap: a segment spanning the hole would outlast
+     * the playlist's target duration. */
+    rec->drops = drops_total;
+    kb__recording_gap(rec);
+}
+
+void kb__recording_end(struct kb__recording *rec, uint64_t drops_total,
+                       struct kb__recording_done *done)
+{
+    memset(done, 0, sizeof(*done));
     if (!rec->active)
         return;
-    char ebuf[96], rel[2 * KB__NAME_MAX + 2] = "";
-    int export = 0;
-    if (rec->state == KB_REC_RECORDING)
+    char ebuf[96];
+    rec->drops = drops_total;
+    if (rec->state == KB_RECORDER_RECORDING)
         close_part(rec);
     if (rec->have_dir) {
         struct kb__meta *m = &rec->meta;
         rec->pl.ended = 1;
-        int err = kb__pl_write(&rec->pl, rec->dir);
+        int err = kb__pl_write(&rec->pl, rec->dir, kb__env_sync(rec->env));
         if (err < 0)
-            kb__log(rec->r, KB__ERROR, rec->name, "recording %s: cannot close index.m3u8 (%s)",
+            kb__log(rec->env, KB__ERROR, rec->name, "recording %s: cannot close index.m3u8 (%s)",
                     rec->dirname, kb__strerror(err, ebuf, sizeof(ebuf)));
         m->end_ms = kb__wall_ms();
-        m->status = rec->state == KB_REC_FAILED ? "failed" : "complete";
-        m->dropped = drops_total - rec->drops_base;
+        m->status = rec->state == KB_RECORDER_FAILED ? "failed" : "complete";
         /* Said before the export starts, so that one a crash or a shutdown
          * cuts off is done at the next start. */
-        export = rec->conf->export_mp4 && rec->pl.n > 0;
-        m->export_pending = export;
-        if ((err = kb__meta_write(m, rec->dir)) < 0)
-            kb__log(rec->r, KB__ERROR, rec->name, "recording %s: cannot write meta.json (%s)",
+        done->export = rec->env->export_mp4 && rec->pl.n > 0;
+        m->export_pending = done->export;
+        if ((err = write_meta(rec)) < 0)
+            kb__log(rec->env, KB__ERROR, rec->name, "recording %s: cannot write meta.json (%s)",
                     rec->dirname, kb__strerror(err, ebuf, sizeof(ebuf)));
-        kb__log(rec->r, KB__INFO, rec->name,
+        kb__log(rec->env, KB__INFO, rec->name,
                 "recording %s %s: %u segments, %.1f s, %.1f MB, %u part%s, %llu dropped",
                 rec->dirname, m->status, m->segments, (double)m->duration_ms / 1000.0,
                 (double)m->bytes / 1e6, m->parts, m->parts == 1 ? "" : "s",
                 (unsigned long long)m->dropped);
-        snprintf(rel, sizeof(rel), "%s/%s", rec->name, rec->dirname);
+        snprintf(done->rel, sizeof(done->rel), "%s/%s", rec->name, rec->dirname);
     }
     reset(rec);
-    /* No longer live (kb__live): the job thread may take it now. */
-    publish(rec, NULL);
-    /* The export runs on the job thread: a long one must not hold up the
-     * other streams' queues. At shutdown none starts: the next start does
-     * it (meta.json says export_pending). */
-    int err = shutdown ? -ESHUTDOWN
-              : export ? kb__jobs_export(kb__jobs(rec->r), rel, NULL, NULL)
-                       : 0;
-    if (export && err < 0)
-        kb__log(rec->r, err == -ESHUTDOWN ? KB__INFO : KB__WARN, rec->name,
-                "export of %s left for the next start (%s)", rel,
-                err == -ESHUTDOWN ? "shutting down"
-                : err == -EAGAIN  ? "too many exports waiting"
-                                  : kb__strerror(err, ebuf, sizeof(ebuf)));
-    if (!shutdown) {
-        struct kb_rec_limits lim;
-        kb__limits(rec->s, &lim);
-        kb__jobs_retention(kb__jobs(rec->r), rec->name, &lim);
-    }
+}
+
+void kb__recording_status(const struct kb__recording *rec, struct kb_recorder_status *out)
+{
+    out->state = rec->state;
+    if (rec->have_dir)
+        snprintf(out->dir, sizeof(out->dir), "%s/%s", rec->name, rec->dirname);
+    else
+        out->dir[0] = 0;
+    snprintf(out->file, sizeof(out->file), "%s", rec->seg ? kb__seg_file(rec->seg) : "");
+    out->bytes = rec->meta.bytes;
+    out->segments = rec->meta.segments;
+    out->parts = rec->meta.parts;
+    snprintf(out->last_error, sizeof(out->last_error), "%s", rec->last_error);
+    out->last_error_at = rec->last_error_at;
 }
