@@ -485,7 +485,8 @@ enum kb_caps_verdict kb_stream_admits(const struct kb_stream *st, const struct k
     for (size_t i = 0; i < sizeof(setup) / sizeof(setup[0]); i++) {
         enum kb_caps_verdict v = setup[i] ? kb_caps_admit(caps, setup[i]) : KB_CAPS_OK;
         if (v != KB_CAPS_OK && v != KB_CAPS_SKIP) {
-            kb_caps_what(v, setup[i], what, n);
+            if (what && n)
+                kb_caps_what(v, setup[i], what, n);
             return v;
         }
     }
