@@ -24,6 +24,7 @@ enum {
     PH_RESOLVE,
     PH_TRANSPORT, ///< TCP, TLS, RTMP handshake: the connection's stage says which
     PH_CONNECT,   ///< connect sent
+    PH_MEDIA,     ///< connected; waiting for the stream's first audio or video
     PH_CREATE,    ///< createStream sent
     PH_PUBLISH,   ///< publish sent
     PH_LIVE,
@@ -32,7 +33,8 @@ enum {
 static const char *phase_name(const struct kb_output *o)
 {
     static const char *const names[] = {
-        "idle", "resolving", "connecting", "waiting for connect", "waiting for createStream",
+        "idle", "resolving", "connecting", "waiting for connect",
+        "waiting for the stream's first media", "waiting for createStream",
         "waiting for publish", "live",
     };
     if (o->phase == PH_TRANSPORT && o->c)
@@ -377,6 +379,38 @@ static void read_caps(struct kb_output *o, const struct kb_cmd *c)
     }
 }
 
+/* The stream has sent audio or video in this publish session (a sequence
+ * header, or frames of a codec without one). */
+static int has_media(const struct kb_stream *st)
+{
+    return st->video_hdr || st->audio_hdr || st->gop_len > 0;
+}
+
+/* Connected, and the stream's codecs are known: publish, or refuse when
+ * the platform did not declare them. Nothing is published before that, so
+ * a platform that cannot take the stream never sees a publish. */
+static int publish_or_refuse(struct kb_output *o)
+{
+    char what[96];
+    if (kb_stream_admits(o->stream, &o->caps, what, sizeof(what)) != KB_CAPS_OK) {
+        refuse(o, what);
+        return 0;
+    }
+    o->phase = PH_CREATE;
+    int err = send_name_cmd(o, "releaseStream", 2);
+    if (!err)
+        err = send_name_cmd(o, "FCPublish", 3);
+    if (!err) {
+        struct kb_cmd_builder b;
+        kb_proto_cmd_begin(&b, "createStream", o->txn = 4);
+        kb_amf_w_null(&b.w);
+        err = send_cmd(o, &b, 0);
+    }
+    if (!err)
+        err = kb_conn_sync(o->c);
+    return err;
+}
+
 static void on_status(struct kb_output *o, const struct kb_cmd *c)
 {
     const struct kb_amf_node *info = c->arg1;
@@ -412,25 +446,12 @@ static int on_message(struct kb_conn *conn, struct kb_msg *m)
         return err;
     }
     if (kb_amf_str_eq(c.name, "_result")) {
-        char what[96];
         if (o->phase == PH_CONNECT && c.txn == 1) {
             read_caps(o, &c);
-            if (kb_stream_admits(o->stream, &o->caps, what, sizeof(what)) != KB_CAPS_OK) {
-                /* The stream's codecs are known already: no publish at all. */
-                refuse(o, what);
-                kb_msg_unref(m);
-                return 0;
-            }
-            o->phase = PH_CREATE;
-            err = send_name_cmd(o, "releaseStream", 2);
-            if (!err)
-                err = send_name_cmd(o, "FCPublish", 3);
-            if (!err) {
-                struct kb_cmd_builder b;
-                kb_proto_cmd_begin(&b, "createStream", o->txn = 4);
-                kb_amf_w_null(&b.w);
-                err = send_cmd(o, &b, 0);
-            }
+            /* Publish only once it is clear what the platform will get. */
+            o->phase = PH_MEDIA;
+            if (has_media(o->stream))
+                err = publish_or_refuse(o);
         } else if (o->phase == PH_CREATE && c.txn == 4) {
             if (kb_amf_u32(c.arg1, &o->msid) < 0) {
                 fail(o, "platform answered createStream without a valid stream id");
@@ -567,7 +588,10 @@ static void send_msg(struct kb_output *o, struct kb_msg *m)
 static void sink_msg(struct kb_sink *k, struct kb_msg *m)
 {
     struct kb_output *o = sink_output(k);
-    if (o->state == KB_OUT_LIVE) {
+    if (o->phase == PH_MEDIA && (m->flags & (KB_MSGF_AUDIO | KB_MSGF_VIDEO))) {
+        if (publish_or_refuse(o) < 0)
+            fail(o, "out of memory");
+    } else if (o->state == KB_OUT_LIVE) {
         enum kb_caps_verdict v = kb_caps_admit(&o->caps, m);
         if (v == KB_CAPS_OK) {
             send_msg(o, m);
