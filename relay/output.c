@@ -334,8 +334,9 @@ static void hang_up(struct kb_output *o, enum kb_output_state next, const char *
  * track alone (audio without its video) a broken broadcast. So it is not
  * published to (or unpublished at once), and its state says why until the
  * stream's codecs change, a reload, or the next broadcast. */
-static void refuse(struct kb_output *o, const char *what)
+static void refuse(struct kb_output *o, enum kb_caps_verdict v, const char *what)
 {
+    o->refused = v;
     char declared[140];
     kb_caps_describe(&o->caps, declared, sizeof(declared));
     snprintf(o->last_error, sizeof(o->last_error), "destination does not accept %s", what);
@@ -392,8 +393,9 @@ static int has_media(const struct kb_stream *st)
 static int publish_or_refuse(struct kb_output *o)
 {
     char what[96];
-    if (kb_stream_admits(o->stream, &o->caps, what, sizeof(what)) != KB_CAPS_OK) {
-        refuse(o, what);
+    enum kb_caps_verdict v = kb_stream_admits(o->stream, &o->caps, what, sizeof(what));
+    if (v != KB_CAPS_OK) {
+        refuse(o, v, what);
         return 0;
     }
     o->phase = PH_CREATE;
@@ -598,12 +600,15 @@ static void sink_msg(struct kb_sink *k, struct kb_msg *m)
         } else if (v != KB_CAPS_SKIP) {
             char what[96];
             kb_caps_what(v, m, what, sizeof(what));
-            refuse(o, what);
+            refuse(o, v, what);
         }
-    } else if (o->state == KB_OUT_REFUSED && kb_msg_is_setup(m) &&
+    } else if (o->state == KB_OUT_REFUSED && (m->flags & (KB_MSGF_SEQHDR | KB_MSGF_LAYOUT)) &&
+               o->refused != KB_CAPS_NO_MODEX &&
                kb_stream_admits(o->stream, &o->caps, NULL, 0) == KB_CAPS_OK) {
         /* New sequence headers the platform takes (the phone switched to
-         * H.264, say): try again. */
+         * H.264, say): try again. A refusal for ModEx came from frames,
+         * which no header says anything about: that one waits for the
+         * next broadcast or a reload. */
         olog(o, KB_LOG_INFO, "the stream's codecs changed: trying again");
         start(o);
     }

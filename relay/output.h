@@ -54,6 +54,7 @@ struct kb_output {
     int phase;
     struct kb_caps caps;           ///< what the platform takes: its connect _result's E-RTMP
                                    ///< declaration, or all / none (conf->ertmp on / off)
+    int refused;                   ///< while KB_OUT_REFUSED: why (enum kb_caps_verdict)
     uint32_t msid;                 ///< from createStream
     double txn;                    ///< last transaction id used
 
