@@ -63,11 +63,19 @@ enum {
     KB_CONF_FSYNC_SEGMENT, ///< each completed segment, playlist and meta.json, before listing
 };
 
+/* silent_audio (the same values as relay/silence.h's enum kb_silence_mode). */
+enum {
+    KB_CONF_SILENCE_OFF,
+    KB_CONF_SILENCE_AUTO,
+    KB_CONF_SILENCE_ON,
+};
+
 struct kb_stream_conf {
     char *name;     ///< public name: what viewers play
     char *key;      ///< secret key: what the publisher publishes with
     int gop_cache;  ///< keep the last GOP so new players start at once
     int record;     ///< record every broadcast
+    int silent_audio; ///< KB_CONF_SILENCE_*: add silent audio to a stream without audio
     uint64_t retention_age;  ///< ms; delete recordings older than this (0 = keep)
     uint64_t retention_size; ///< bytes; keep the stream's recordings under this (0 = no limit)
     struct kb_push_conf *pushes; ///< destinations: the config's in file order, then the API's

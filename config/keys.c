@@ -15,6 +15,7 @@ const char *const kb__conf_type_names[] = {
 const char *const kb__conf_level_names[] = {"error", "warn", "info", "debug", NULL};
 static const char *const format_names[] = {"fmp4", "mpegts", NULL};
 static const char *const fsync_names[] = {"off", "segment", NULL};
+static const char *const silence_names[] = {"off", "auto", "on", NULL};
 
 #define SRV(f) offsetof(struct kb_config, f)
 #define HTTP(f) offsetof(struct kb_config, http.f)
@@ -54,7 +55,7 @@ const struct kb__conf_key kb__conf_keys[] = {
      "its network does not hold the stream half-open."},
     {"player_queue", SEC_SERVER, T_SIZE, 0, SRV(player_queue), "2M", 64 * KiB, 1 * GiB,
      "Bytes of media queued for one player (not yet taken by its socket) before it drops "
-     "media. A slow player loses the picture before the sound: video may fill half of this, "
+     "media. A slow player loses the picture before the sound: video may fill 3/4 of this, "
      "then skips to the next keyframe that fits, while audio goes on as long as it fits the "
      "whole queue (the stop line counts drops by kind). Bounds the memory a stalled player can pin: at most about "
      "twice this, since each message it holds keeps its payload and its chunked form (both "
@@ -158,6 +159,15 @@ const struct kb__conf_key kb__conf_keys[] = {
      "brackets (`rtmp://[2001:db8::5]:1935/live/KEY`). Options "
      "may follow the URL: `name=LABEL`, `ca=FILE` (trust this CA for rtmps), `verify=off`. "
      "Repeat the key for several destinations. Optional."},
+    {"silent_audio", SEC_STREAM, T_ENUM, 0, STR(silent_audio), "auto", 0, 0,
+     "Add a silent AAC-LC track (48 kHz stereo) to a stream that has video but no audio "
+     "(a phone app with its microphone off), for platforms that refuse a stream without "
+     "audio (Facebook), the recording and players. `auto`: when the first 2 s of video "
+     "come without audio; kebun holds the stream those 2 s, once at its start, so the "
+     "silence covers the video from its first frame (a stream with audio is not held: its "
+     "first audio frame releases it). `on`: at once, from the first video frame, unless "
+     "audio came before it. `off`: never. When real audio starts later, kebun switches to it "
+     "at the next keyframe with one new sequence header, and logs it.", silence_names},
     {"record", SEC_STREAM, T_BOOL, 0, STR(record), "off", 0, 0,
      "Record every broadcast of this stream under `recordings/NAME/`."},
     {"retention_age", SEC_STREAM, T_DURATION, 0, STR(retention_age), "0", 0,

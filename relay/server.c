@@ -5,6 +5,9 @@
 #include <systemd/sd-daemon.h>
 #include <time.h>
 
+#include <libavutil/error.h>
+
+#include "aacsilence.h"
 #include "flvsink.h"
 #include "kb_version.h"
 #include "log.h"
@@ -173,6 +176,12 @@ int kb_server_start(struct kb_server *srv, uv_loop_t *loop, struct kb_config *co
     int r = kb_hub_init(&srv->hub, conf, arm_grace, srv);
     if (r < 0)
         return r;
+    r = kb_silent_aac_make(&srv->silent_aac);
+    if (r == 0)
+        kb_hub_set_silence(&srv->hub, &srv->silent_aac);
+    else
+        kb_log(KB_LOG_WARN, NULL, NULL, "silent_audio does nothing: no AAC encoder (%s)",
+               av_err2str(r));
     r = kb_net_init(&srv->net, loop, conf);
     if (r < 0)
         return r;

@@ -30,6 +30,7 @@ struct kb_server {
     struct kb_config *conf;         ///< owned
     struct kb_net net;              ///< every connection, and when their bytes are written
     struct kb_hub hub;
+    struct kb_silent_aac silent_aac; ///< silent_audio's bytes, made once at start
     uv_timer_t grace_timer;         ///< ends broadcasts whose grace period is over
     uv_tcp_t listeners[KB_CONF_MAX_LISTEN];
     int n_listeners;
