@@ -647,16 +647,21 @@ static void tls_ready(struct kb_conn *c)
         kb_conn_close(c, "out of memory");
 }
 
-/* An rtmps client that leaves between the TLS handshake and its first RTMP
- * byte has most likely refused the certificate (ffmpeg checks it only once
- * the handshake is over): say so beside `why`. */
-static const char *closed_why(const struct kb_conn *c, const char *why, char *buf, size_t n)
+/* The peer left (or reset). An rtmps client that leaves between the TLS
+ * handshake and its first RTMP byte has most likely refused the
+ * certificate (ffmpeg checks it only once the handshake is over): that is
+ * worth a warning that says so. */
+static void peer_left(struct kb_conn *c, const char *why)
 {
-    if (c->client || !c->tls || c->stage != KB_CONN_HANDSHAKE || !c->hs || c->hs->have)
-        return why;
-    snprintf(buf, n, "%s right after the TLS handshake: does the client trust the certificate?",
-             why);
-    return buf;
+    if (c->client || !c->tls || c->stage != KB_CONN_HANDSHAKE || !c->hs || c->hs->have) {
+        kb_conn_close(c, why);
+        return;
+    }
+    char hinted[192];
+    snprintf(hinted, sizeof(hinted),
+             "%s right after the TLS handshake: does the client trust the certificate?", why);
+    kb_log(KB_LOG_WARN, NULL, c->peer, "%s", hinted);
+    kb_conn_close(c, hinted);
 }
 
 /* Ciphertext arrived: finish the TLS handshake or decrypt into feed(). */
@@ -691,8 +696,7 @@ static void feed_tls(struct kb_conn *c, const uint8_t *p, size_t n)
         if (r == 0)
             break;
         if (r < 0) {
-            char why[192];
-            kb_conn_close(c, closed_why(c, kb_tls_error(c->tls), why, sizeof(why)));
+            peer_left(c, kb_tls_error(c->tls));
             return;
         }
         feed(c, plain_buf, (size_t)r);
@@ -706,9 +710,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
     struct kb_conn *c = stream->data;
     if (nread < 0) {
-        char why[192];
-        kb_conn_close(c, closed_why(c, nread == UV_EOF ? "peer closed" : uv_strerror((int)nread),
-                                    why, sizeof(why)));
+        peer_left(c, nread == UV_EOF ? "peer closed" : uv_strerror((int)nread));
         return;
     }
     if (nread == 0)
