@@ -618,11 +618,12 @@ static const char *not_tls(uint8_t first)
 
 /* A failed server handshake: OpenSSL's alert (unsupported protocol, ...)
  * leaves with one write if the socket takes it, so the client can say why,
- * then the connection closes. */
+ * then the connection closes. (Not while a write is in flight: tls_out is
+ * its buffer.) */
 static void tls_refuse(struct kb_conn *c, const char *why)
 {
     kb_log(KB_LOG_WARN, NULL, c->peer, "%s", why);
-    if (c->tls && kb_tls_take(c->tls, &c->tls_out) == 0 && c->tls_out.len > c->tls_off) {
+    if (!c->writing && kb_tls_take(c->tls, &c->tls_out) == 0 && c->tls_out.len > c->tls_off) {
         uv_buf_t b = uv_buf_init((char *)c->tls_out.data + c->tls_off,
                                  (unsigned)(c->tls_out.len - c->tls_off));
         int r = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
