@@ -70,8 +70,10 @@ const struct kb__conf_key kb__conf_keys[] = {
      "A publisher that sends nothing for this long is disconnected, so a phone that lost "
      "its network does not hold the stream half-open."},
     {"player_queue", SEC_SERVER, T_SIZE, 0, SRV(player_queue), "2M", 64 * KiB, 1 * GiB,
-     "Bytes of media queued for one player (not yet taken by its socket) before it skips "
-     "ahead to the next keyframe. Bounds the memory a stalled player can pin: at most about "
+     "Bytes of media queued for one player (not yet taken by its socket) before it drops "
+     "media. A slow player loses the picture before the sound: video may fill half of this, "
+     "then skips to the next keyframe that fits, while audio goes on as long as it fits the "
+     "whole queue (the stop line counts drops by kind). Bounds the memory a stalled player can pin: at most about "
      "twice this, since each message it holds keeps its payload and its chunked form (both "
      "shared with every other player)."},
     {"flush_interval", SEC_SERVER, T_DURATION, 0, SRV(flush_interval), "40ms", 0, 500,
@@ -130,8 +132,8 @@ const struct kb__conf_key kb__conf_keys[] = {
      "Longest wait between two attempts of a failing push destination. It keeps trying "
      "for as long as the stream is live."},
     {"push_queue", SEC_SERVER, T_SIZE, 0, SRV(push_queue), "8M", 64 * KiB, 1 * GiB,
-     "Bytes queued per push destination before it skips to the next keyframe (a slow or "
-     "stalled platform never holds more than this, nor slows anything else)."},
+     "Bytes queued per push destination before it drops media, video first as for "
+     "player_queue (a slow or stalled platform never holds more than this, nor slows anything else)."},
     {"push_timeout", SEC_SERVER, T_DURATION, 0, SRV(push_timeout), "10s", 1000, 600000,
      "Time a push destination has to connect, finish TLS and the RTMP handshake and "
      "accept the publish; also how long it may stop taking bytes before it is "
@@ -140,7 +142,9 @@ const struct kb__conf_key kb__conf_keys[] = {
      "Address and port of the web side: the staff dashboard `/`, the JSON API `/api/v1/`, "
      "`/metrics`, live pages `/watch/NAME` and HTTP-FLV `/live/NAME.flv`, replay pages "
      "`/replay` and recordings' files `/rec/`. `off` turns it off. On any address but a "
-     "loopback one, `token` is required and every `/api/` request needs it."},
+     "loopback one, `token` is required: every change needs it, and a read without it gets "
+     "the public view (streams without their publisher address and destinations; "
+     "recordings), what the buyers' pages need."},
     {"token", SEC_HTTP, T_KEY, 0, HTTP(token), "", 16, KB_CONF_KEY_MAX,
      "Secret the API's changes need (`Authorization: Bearer TOKEN`): adding or removing a "
      "destination, kicking a publisher, deleting a recording. 16 to 256 characters, no spaces "

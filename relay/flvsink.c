@@ -10,6 +10,8 @@
 #include "relay/rtmp/gate.h"
 #include "server.h"
 
+#define FLV_WAKE_BYTES (64 * 1024) ///< queued bytes that do not wait for the tick
+
 struct kb_flvsink {
     struct kb_sink sink;
     struct kb_gate gate;
@@ -49,10 +51,10 @@ static void on_msg(struct kb_sink *k, struct kb_msg *m)
     uint64_t queued = kb_msgring_queued(ring);
     unsigned ev;
     if (!kb_gate_admit(&f->gate, m, queued, limit, &ev)) {
-        if ((ev & KB_GATE_EV_SKIP) && f->gate.drops == 1)
+        if (kb_gate_first_skip(&f->gate, ev))
             kb_log(KB_LOG_INFO, k->stream->name, NULL,
-                   "http-flv viewer too slow, skipping to the next keyframe (player_queue %llu "
-                   "bytes reached)",
+                   "http-flv viewer too slow, %s (player_queue %llu bytes reached)",
+                   kb_gate_skip_what(&f->gate, ev),
                    (unsigned long long)f->srv->conf->player_queue);
         return;
     }
@@ -62,7 +64,13 @@ static void on_msg(struct kb_sink *k, struct kb_msg *m)
         kb_gate_admit(&f->gate, m, UINT64_MAX, 0, NULL);
         return;
     }
-    kb_bridge_media(&f->srv->bridge);
+    /* Writes follow the video, as for RTMP players (relay/flush.h): a video
+     * frame wakes the HTTP thread and carries the audio queued before it;
+     * audio alone waits for its flush tick, so a 30 fps stream costs about
+     * 30 writes a second per viewer, not one per message. */
+    int video = (m->flags & (KB_MSGF_VIDEO | KB_MSGF_SEQHDR)) == KB_MSGF_VIDEO;
+    if (video || kb_msg_is_setup(m) || queued + m->len >= FLV_WAKE_BYTES)
+        kb_bridge_media(&f->srv->bridge);
 }
 
 static void on_publish(struct kb_sink *k, int resumed)
@@ -82,7 +90,7 @@ int kb__flvsink_open(struct kb_server *srv, struct kb_stream *st, struct kb_flv 
     if (!f)
         return -ENOMEM;
     f->sink = (struct kb_sink){.ops = &flv_ops, .kind = KB_SINK_PLAYER};
-    kb_gate_init(&f->gate, 1);
+    kb_gate_init_keep_audio(&f->gate, 1);
     f->flv = kb_flv_ref(flv);
     f->srv = srv;
     flv->relay = f;
@@ -107,8 +115,9 @@ void kb__flvsink_close(struct kb_server *srv, struct kb_flv *flv)
     if (f->sink.stream) {
         struct kb_stream *st = f->sink.stream;
         st->bytes_out_done += atomic_load(&flv->ring.bytes_out);
-        kb_log(KB_LOG_INFO, st->name, NULL, "http-flv viewer stopped, %llu messages dropped",
-               (unsigned long long)f->gate.drops);
+        kb_log(KB_LOG_INFO, st->name, NULL, "http-flv viewer stopped, %llu messages dropped (%llu video, %llu audio)",
+               (unsigned long long)f->gate.drops, (unsigned long long)f->gate.drops_video,
+               (unsigned long long)f->gate.drops_audio);
     }
     release(f, 0);
 }

@@ -466,9 +466,9 @@ static void send_msg(struct kb_output *o, struct kb_msg *m)
         return;
     unsigned ev;
     if (!kb_gate_admit(&o->gate, m, kb_conn_queued(o->c), o->srv->conf->push_queue, &ev)) {
-        if (ev & KB_GATE_EV_SKIP)
-            olog(o, KB_LOG_WARN, "platform too slow, skipping to the next keyframe "
-                                 "(push_queue reached)");
+        if (ev & (KB_GATE_EV_SKIP | KB_GATE_EV_AUDIO_SKIP))
+            olog(o, KB_LOG_WARN, "platform too slow, %s (push_queue reached)",
+                 kb_gate_skip_what(&o->gate, ev));
         return;
     }
     if (!o->have_base && !kb_msg_is_setup(m)) {
@@ -608,7 +608,7 @@ struct kb_output *kb_output_new(struct kb_server *srv, struct kb_stream *st,
     snprintf(o->stream_name, sizeof(o->stream_name), "%s", st->name);
     o->since = kb_wall_ms();
     o->sink = (struct kb_sink){.ops = &output_sink_ops, .kind = KB_SINK_PUSH};
-    kb_gate_init(&o->gate, 1);
+    kb_gate_init_keep_audio(&o->gate, 1);
     uv_timer_init(srv->loop, &o->timer);
     o->timer.data = o;
     o->handles = 1;

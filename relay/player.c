@@ -24,10 +24,10 @@ static void on_msg(struct kb_sink *k, struct kb_msg *m)
     uint64_t limit = p->catching_up ? UINT64_MAX : s->srv->conf->player_queue;
     unsigned ev;
     if (!kb_gate_admit(&p->gate, m, kb_conn_queued(c), limit, &ev)) {
-        if ((ev & KB_GATE_EV_SKIP) && p->gate.drops == 1)
+        if (kb_gate_first_skip(&p->gate, ev))
             kb_log(KB_LOG_INFO, k->stream->name, c->peer,
-                   "player too slow, skipping to the next keyframe (player_queue %llu bytes "
-                   "reached)",
+                   "player too slow, %s (player_queue %llu bytes reached)",
+                   kb_gate_skip_what(&p->gate, ev),
                    (unsigned long long)s->srv->conf->player_queue);
         return;
     }
@@ -84,7 +84,7 @@ void kb__player_start(struct kb_session *s, struct kb_stream *st)
 {
     struct kb_player *p = &s->player;
     p->sink = (struct kb_sink){.ops = &player_ops, .kind = KB_SINK_PLAYER, .wire = 1};
-    kb_gate_init(&p->gate, 1);
+    kb_gate_init_keep_audio(&p->gate, 1);
     p->paused = 0;
     kb_stream_attach(st, &p->sink);
     catch_up(s);

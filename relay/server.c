@@ -95,6 +95,7 @@ static int start_http(struct kb_server *srv)
         .recordings = c->recordings,
         .web_root = c->http.web_root[0] ? c->http.web_root : KB_WEB_ROOT,
         .bridge = &srv->bridge,
+        .flush_ms = c->flush_interval,
     };
     r = kb_http_start(&p, &srv->http);
     if (r < 0)
@@ -313,11 +314,12 @@ void kb_server_log_status(struct kb_server *srv)
         }
         kb_log(KB_LOG_INFO, o->stream_name, o->conf->masked,
                "status: push %s %s for %.0f s, %llu bytes and %llu messages sent, %llu bit/s, "
-               "%llu dropped, %llu reconnects, last error%s: %s",
+               "%llu dropped (%llu video, %llu audio), %llu reconnects, last error%s: %s",
                o->conf->name, kb_output_state_name(o->state),
                (double)(kb_wall_ms() - o->since) / 1000.0, (unsigned long long)o->bytes_sent,
                (unsigned long long)o->msgs_sent, (unsigned long long)o->bitrate,
-               (unsigned long long)o->gate.drops, (unsigned long long)o->reconnects, when,
+               (unsigned long long)o->gate.drops, (unsigned long long)o->gate.drops_video,
+               (unsigned long long)o->gate.drops_audio, (unsigned long long)o->reconnects, when,
                o->last_error[0] ? o->last_error : "none");
     }
 }

@@ -42,9 +42,11 @@ void kb__session_end_role(struct kb_session *s, const char *why)
             kb_stream_unpublish(st, now);
     } else {
         kb_log(KB_LOG_INFO, st->name, s->conn.peer,
-               "play stopped after %.1f s, %llu bytes sent, %llu messages dropped (%s)", secs,
-               (unsigned long long)s->conn.bytes_out, (unsigned long long)s->player.gate.drops,
-               why);
+               "play stopped after %.1f s, %llu bytes sent, %llu messages dropped (%llu video, "
+               "%llu audio) (%s)",
+               secs, (unsigned long long)s->conn.bytes_out, (unsigned long long)s->player.gate.drops,
+               (unsigned long long)s->player.gate.drops_video,
+               (unsigned long long)s->player.gate.drops_audio, why);
         st->bytes_out_done += s->conn.bytes_out;
         kb__player_stop(s);
     }

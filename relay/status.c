@@ -84,6 +84,8 @@ void kb__status_dest(struct kb_status_dest *d, const struct kb_output *out)
     d->bitrate = out->bitrate;
     d->bytes = out->bytes_sent;
     d->drops = out->gate.drops;
+    d->drops_video = out->gate.drops_video;
+    d->drops_audio = out->gate.drops_audio;
     d->reconnects = out->reconnects;
     snprintf(d->last_error, sizeof(d->last_error), "%s", out->last_error);
     d->last_error_at = out->last_error_at;

@@ -27,6 +27,7 @@ struct kb_status_dest {
     int64_t since;          ///< UTC ms the state began
     uint64_t bitrate;       ///< bits/s
     uint64_t bytes, drops, reconnects;
+    uint64_t drops_video, drops_audio; ///< drops by kind (drops counts them and the rest)
     char last_error[192];   ///< "" = never failed
     int64_t last_error_at;  ///< UTC ms
 };

@@ -70,6 +70,8 @@ static cJSON *dest_json(const struct kb_status_dest *d)
     cJSON_AddNumberToObject(o, "bitrate", (double)d->bitrate);
     cJSON_AddNumberToObject(o, "bytes", (double)d->bytes);
     cJSON_AddNumberToObject(o, "drops", (double)d->drops);
+    cJSON_AddNumberToObject(o, "drops_video", (double)d->drops_video);
+    cJSON_AddNumberToObject(o, "drops_audio", (double)d->drops_audio);
     cJSON_AddNumberToObject(o, "reconnects", (double)d->reconnects);
     add_str_or_null(o, "last_error", d->last_error);
     add_time(o, "last_error_at", d->last_error[0] ? d->last_error_at : 0);
@@ -95,7 +97,9 @@ static cJSON *rec_json(const struct kb_status_rec *r)
     return o;
 }
 
-static cJSON *stream_json(const struct kb_status_stream *s)
+/* public: the view of a reader without the token off loopback (buyers'
+ * pages): no publisher address, no destinations. */
+static cJSON *stream_json(const struct kb_status_stream *s, int public)
 {
     cJSON *o = cJSON_CreateObject();
     if (!o)
@@ -104,7 +108,9 @@ static cJSON *stream_json(const struct kb_status_stream *s)
     cJSON_AddStringToObject(o, "name", s->name);
     cJSON_AddStringToObject(o, "state", s->state);
     add_time(o, "since", s->since);
-    if (s->publisher[0]) {
+    if (public) {
+        /* neither key: not "none", but "not shown" */
+    } else if (s->publisher[0]) {
         cJSON *p = cJSON_AddObjectToObject(o, "publisher");
         if (p) {
             cJSON_AddStringToObject(p, "address", s->publisher);
@@ -151,7 +157,7 @@ static cJSON *stream_json(const struct kb_status_stream *s)
     cJSON_AddNumberToObject(o, "bytes_in", (double)s->bytes_in);
     cJSON_AddNumberToObject(o, "players", s->players);
     cJSON_AddNumberToObject(o, "bytes_out", (double)s->bytes_out);
-    cJSON *d = cJSON_AddArrayToObject(o, "destinations");
+    cJSON *d = public ? NULL : cJSON_AddArrayToObject(o, "destinations");
     for (uint32_t i = 0; d && i < s->n_dests; i++)
         cJSON_AddItemToArray(d, dest_json(&s->dests[i]));
     cJSON_AddItemToObject(o, "recording", rec_json(&s->rec));
@@ -170,24 +176,24 @@ static int no_status(h2o_req_t *req)
     return 0;
 }
 
-static int get_streams(h2o_req_t *req, struct kb_status *st)
+static int get_streams(h2o_req_t *req, struct kb_status *st, int public)
 {
     cJSON *doc = cJSON_CreateObject();
     cJSON *arr = doc ? cJSON_AddArrayToObject(doc, "streams") : NULL;
     for (uint32_t i = 0; arr && i < st->n_streams; i++)
-        cJSON_AddItemToArray(arr, stream_json(&st->streams[i]));
+        cJSON_AddItemToArray(arr, stream_json(&st->streams[i], public));
     kb__send_json(req, 200, doc);
     return 0;
 }
 
-static int get_stream(h2o_req_t *req, struct kb_status *st, const char *name)
+static int get_stream(h2o_req_t *req, struct kb_status *st, const char *name, int public)
 {
     const struct kb_status_stream *s = kb_status_stream(st, name);
     if (!s) {
         kb__send_error(req, 404, "no stream named '%s'", name);
         return 0;
     }
-    kb__send_json(req, 200, stream_json(s));
+    kb__send_json(req, 200, stream_json(s, public));
     return 0;
 }
 
@@ -410,23 +416,30 @@ void kb__api_free(struct kb_http *h)
 
 /* ---- the handler ------------------------------------------------------- */
 
+enum { KB_AUTH_REFUSED, KB_AUTH_FULL, KB_AUTH_PUBLIC };
+
+/* Changes need the token. Reads on loopback see everything; off loopback a
+ * read without an Authorization header gets the public view (what buyers'
+ * pages need), one with the right token everything, a wrong token 401. */
 static int authorized(struct kb_http *h, h2o_req_t *req, enum kb_method m)
 {
     if (!kb_route_mutates(m) && h->loopback)
-        return 1;
+        return KB_AUTH_FULL;
+    ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
+    if (!kb_route_mutates(m) && i < 0)
+        return KB_AUTH_PUBLIC;
     if (!h->conf.token[0]) {
         kb__send_error(req, 403, "changes through the API are off: set [http] token in the config");
-        return 0;
+        return KB_AUTH_REFUSED;
     }
-    ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
     if (i >= 0 && kb_token_ok(req->headers.entries[i].value.base,
                               req->headers.entries[i].value.len, h->conf.token))
-        return 1;
+        return KB_AUTH_FULL;
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL,
                    H2O_STRLIT("Bearer realm=\"kebun\""));
     kb__send_error(req, 401, i >= 0 ? "wrong token" : "this needs the token: "
                                                        "Authorization: Bearer TOKEN");
-    return 0;
+    return KB_AUTH_REFUSED;
 }
 
 int kb__api_serve(h2o_handler_t *self, h2o_req_t *req)
@@ -448,7 +461,8 @@ int kb__api_serve(h2o_handler_t *self, h2o_req_t *req)
         kb__send_error(req, 405, "this endpoint takes %s", m.allow);
         return 0;
     }
-    if (!authorized(h, req, method))
+    int auth = authorized(h, req, method);
+    if (auth == KB_AUTH_REFUSED)
         return 0;
     if (req->entity.len > h->conf.max_body) {
         kb__send_error(req, 413, "the body is larger than [http] max_body (%llu bytes)",
@@ -476,10 +490,10 @@ int kb__api_serve(h2o_handler_t *self, h2o_req_t *req)
     }
     switch (m.route) {
     case KB_R_STREAMS:
-        get_streams(req, st);
+        get_streams(req, st, auth == KB_AUTH_PUBLIC);
         break;
     case KB_R_STREAM:
-        get_stream(req, st, m.name);
+        get_stream(req, st, m.name, auth == KB_AUTH_PUBLIC);
         break;
     case KB_R_RECORDINGS:
         get_recordings(h, req, st);

@@ -139,14 +139,21 @@ int kb__files_register(struct kb_http *h, h2o_hostconf_t *host)
     static const struct {
         const char *prefix, *file;
     } pages[] = {{"/watch", "watch.html"}, {"/replay", "replay.html"}};
+    /* Pages, scripts and styles go gzipped to a browser that takes it (the
+     * players are a third of their size so, on a phone's link); video,
+     * under /rec and /live, as it is. */
+    h2o_compress_args_t gzip = {.min_size = 1024, .gzip = {.quality = 6},
+                                .brotli = {.quality = -1}};
     for (size_t i = 0; i < sizeof(pages) / sizeof(pages[0]); i++) {
         snprintf(file, sizeof(file), "%s/%s", h->web_root, pages[i].file);
         pc = path(h, host, pages[i].prefix, KB_H_PAGE, page_guard);
         h2o_file_register_file(pc, file, h2o_mimemap_get_type_by_extension(mime,
                                               h2o_iovec_init(H2O_STRLIT("html"))), 0);
+        h2o_compress_register(pc, &gzip);
     }
     pc = path(h, host, "/", KB_H_PAGE, page_guard);
     h2o_file_register(pc, h->web_root, index_html, mime, 0);
+    h2o_compress_register(pc, &gzip);
     h2o_mem_release_shared(mime);
     return 0;
 }

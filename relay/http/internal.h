@@ -55,6 +55,8 @@ struct kb_http {
     uv_async_t wake;            ///< answers and media from the loop
     uv_async_t stop;            ///< kb_http_stop
     uv_timer_t sweep;           ///< stalled downloads, shutdown grace
+    uv_timer_t tick;            ///< writes HTTP-FLV viewers' audio while there are viewers
+    uint64_t flush_ms;          ///< its period: [server] flush_interval
     struct kb_list conns;       ///< accepted connections (struct kb_hconn)
     uint64_t n_conns;
     struct kb_list viewers;     ///< HTTP-FLV viewers (live.c)

@@ -31,6 +31,7 @@ struct viewer {
     int writing;               ///< a write is in flight
     uint32_t inflight;         ///< ring messages that write covers
     int header_sent;
+    uint64_t waiting_since;    ///< loop time audio was first seen waiting for the tick (0: none)
     uint8_t tags[IOV_MSGS][15]; ///< per message in flight: its tag header and its size
 };
 
@@ -94,7 +95,19 @@ static void pump(struct viewer *v)
     }
     v->inflight = k;
     v->writing = 1;
+    v->waiting_since = 0;
     h2o_send(v->req, iov, n, H2O_SEND_STATE_IN_PROGRESS);
+}
+
+/* A video frame waits in the ring (it would have been written at once,
+ * but a write was in flight). */
+static int video_waiting(struct viewer *v)
+{
+    struct kb_msg *m;
+    for (uint32_t k = 0; k < IOV_MSGS && (m = kb_msgring_peek(&v->flv->ring, k)) != NULL; k++)
+        if (m->type == KB_MSG_VIDEO)
+            return 1;
+    return 0;
 }
 
 static void on_proceed(h2o_generator_t *self, h2o_req_t *req)
@@ -105,7 +118,10 @@ static void on_proceed(h2o_generator_t *self, h2o_req_t *req)
     if (v->inflight)
         kb_msgring_release(&v->flv->ring, v->inflight);
     v->inflight = 0;
-    pump(v);
+    /* Audio that came during the write waits for the next video frame or
+     * the tick, as it would have without the write. */
+    if (video_waiting(v) || atomic_load(&v->flv->ended))
+        pump(v);
 }
 
 static void tell_relay_gone(struct kb_http *h, struct kb_flv *flv)
@@ -187,6 +203,8 @@ int kb__live_serve(h2o_handler_t *self, h2o_req_t *req)
     return 0;
 }
 
+static void on_tick(uv_timer_t *t);
+
 void kb__live_opened(struct kb_http *h, struct kb_req *r)
 {
     struct viewer *v = r->flv->http;
@@ -220,6 +238,10 @@ void kb__live_opened(struct kb_http *h, struct kb_req *r)
     v->super.proceed = on_proceed;
     v->super.stop = on_stop;
     kb_list_push(&h->viewers, &v->link);
+    if (!uv_is_active((uv_handle_t *)&h->tick)) {
+        uint64_t period = h->flush_ms / 4 ? h->flush_ms / 4 : 1;
+        uv_timer_start(&h->tick, on_tick, period, period);
+    }
     h2o_start_response(req, &v->super);
     pump(v);
 }
@@ -228,6 +250,29 @@ void kb__live_pump(struct kb_http *h)
 {
     KB_LIST_EACH(l, &h->viewers)
         pump(kb_container_of(l, struct viewer, link));
+    if (kb_list_empty(&h->viewers))
+        uv_timer_stop(&h->tick);
+}
+
+/* Audio between video frames (and audio-only streams) is not woken for:
+ * it leaves once it has waited flush_interval, unless a video frame takes
+ * it first, like an RTMP player's (relay/flush.h). The tick runs a few
+ * times per interval. */
+static void on_tick(uv_timer_t *t)
+{
+    struct kb_http *h = t->data;
+    uint64_t now = uv_now(&h->loop);
+    KB_LIST_EACH(l, &h->viewers) {
+        struct viewer *v = kb_container_of(l, struct viewer, link);
+        if (v->writing || (!kb_msgring_peek(&v->flv->ring, 0) && !atomic_load(&v->flv->ended)))
+            continue;
+        if (!v->waiting_since)
+            v->waiting_since = now;
+        else if (now - v->waiting_since + 1 >= h->flush_ms)
+            pump(v);
+    }
+    if (kb_list_empty(&h->viewers))
+        uv_timer_stop(t);
 }
 
 void kb__live_stop(struct kb_http *h)

@@ -278,6 +278,8 @@ static void *run(void *arg)
     h->stop.data = h;
     uv_timer_init(&h->loop, &h->sweep);
     h->sweep.data = h;
+    uv_timer_init(&h->loop, &h->tick);
+    h->tick.data = h;
     if (r == 0) {
         uv_timer_start(&h->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
         kb_bridge_http_attach(h->bridge, &h->wake);
@@ -292,6 +294,7 @@ static void *run(void *arg)
     uv_close((uv_handle_t *)&h->wake, NULL);
     uv_close((uv_handle_t *)&h->stop, NULL);
     uv_close((uv_handle_t *)&h->sweep, NULL);
+    uv_close((uv_handle_t *)&h->tick, NULL);
     if (h->ctx.loop)
         h2o_context_dispose(&h->ctx); /* runs the loop once itself */
     uv_run(&h->loop, UV_RUN_DEFAULT);
@@ -319,6 +322,7 @@ int kb_http_start(const struct kb_http_params *p, struct kb_http **out)
     h->recordings = dup_or_empty(p->recordings);
     h->web_root = dup_or_empty(p->web_root);
     h->bridge = p->bridge;
+    h->flush_ms = p->flush_ms;
     atomic_init(&h->stop_sent, 0);
     pthread_mutex_init(&h->start_lock, NULL);
     pthread_cond_init(&h->start_cond, NULL);

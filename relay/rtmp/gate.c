@@ -8,6 +8,27 @@ void kb_gate_init(struct kb_gate *g, int start_waiting)
     g->state = start_waiting ? KB_GATE_START : KB_GATE_OPEN;
 }
 
+void kb_gate_init_keep_audio(struct kb_gate *g, int start_waiting)
+{
+    kb_gate_init(g, start_waiting);
+    g->keep_audio = 1;
+}
+
+const char *kb_gate_skip_what(const struct kb_gate *g, unsigned events)
+{
+    if (events & KB_GATE_EV_AUDIO_SKIP)
+        return "dropping audio too";
+    if (g->keep_audio && g->saw_video)
+        return "dropping video until a keyframe fits (audio goes on)";
+    return "skipping to the next keyframe";
+}
+
+int kb_gate_first_skip(const struct kb_gate *g, unsigned events)
+{
+    return ((events & KB_GATE_EV_SKIP) && g->skips == 1) ||
+           ((events & KB_GATE_EV_AUDIO_SKIP) && g->audio_skips == 1);
+}
+
 void kb_gate_restart(struct kb_gate *g)
 {
     if (g->state != KB_GATE_SKIP)
@@ -24,6 +45,7 @@ void kb_gate_start(struct kb_gate *g)
 {
     g->state = KB_GATE_START;
     g->saw_video = 0;
+    g->audio_skip = 0;
 }
 
 /* A place a decoder can start from: a video keyframe; in a stream without
@@ -43,6 +65,59 @@ static void drop(struct kb_gate *g, const struct kb_msg *m)
     g->drops++;
     g->drop_bytes += m->len;
     g->run++;
+    if (m->flags & KB_MSGF_VIDEO)
+        g->drops_video++;
+    else if (m->flags & KB_MSGF_AUDIO)
+        g->drops_audio++;
+}
+
+static int fits(uint64_t queued, uint32_t len, uint64_t limit)
+{
+    return queued <= limit && len <= limit - queued;
+}
+
+/* keep_audio, once the stream has video: video within half the queue,
+ * skipping to a keyframe past it; audio within the whole queue. */
+static int admit_apart(struct kb_gate *g, const struct kb_msg *m, uint64_t queued,
+                       uint64_t limit, unsigned *ev)
+{
+    if (m->flags & KB_MSGF_AUDIO) {
+        if (g->state == KB_GATE_START)
+            return 0; /* a player starts at a keyframe, sound and picture together */
+        int ok = fits(queued, m->len, limit);
+        if (g->audio_skip && ok) {
+            g->audio_skip = 0;
+            *ev |= KB_GATE_EV_AUDIO_RESUME;
+        } else if (!g->audio_skip && !ok) {
+            g->audio_skip = 1;
+            g->audio_skips++;
+            *ev |= KB_GATE_EV_AUDIO_SKIP;
+        }
+        if (!ok)
+            drop(g, m);
+        return ok;
+    }
+    /* Video, and data (cue points and the like) with it. */
+    int ok = fits(queued, m->len, limit / 2);
+    if (g->state != KB_GATE_OPEN) {
+        if (!ok || !starts_here(g, m)) {
+            if (g->state == KB_GATE_SKIP)
+                drop(g, m);
+            return 0;
+        }
+        if (g->state == KB_GATE_SKIP)
+            *ev |= KB_GATE_EV_RESUME;
+        g->state = KB_GATE_OPEN;
+        return 1;
+    }
+    if (!ok) {
+        g->state = KB_GATE_SKIP;
+        g->run = 0;
+        g->skips++;
+        drop(g, m);
+        *ev |= KB_GATE_EV_SKIP;
+    }
+    return ok;
 }
 
 int kb_gate_admit(struct kb_gate *g, const struct kb_msg *m, uint64_t queued, uint64_t limit,
@@ -57,9 +132,15 @@ int kb_gate_admit(struct kb_gate *g, const struct kb_msg *m, uint64_t queued, ui
         g->saw_video = 1;
     if (kb_msg_is_setup(m))
         return 1;
-    int fits = queued <= limit && m->len <= limit - queued;
+    if (g->keep_audio && g->saw_video) {
+        pass = admit_apart(g, m, queued, limit, &ev);
+        if (events)
+            *events = ev;
+        return pass;
+    }
+    int ok = fits(queued, m->len, limit);
     if (g->state != KB_GATE_OPEN) {
-        if (!fits || !starts_here(g, m)) {
+        if (!ok || !starts_here(g, m)) {
             if (g->state == KB_GATE_SKIP)
                 drop(g, m);
             return 0;
@@ -67,9 +148,10 @@ int kb_gate_admit(struct kb_gate *g, const struct kb_msg *m, uint64_t queued, ui
         if (g->state == KB_GATE_SKIP)
             ev |= KB_GATE_EV_RESUME;
         g->state = KB_GATE_OPEN;
-    } else if (!fits) {
+    } else if (!ok) {
         g->state = KB_GATE_SKIP;
         g->run = 0;
+        g->skips++;
         drop(g, m);
         ev |= KB_GATE_EV_SKIP;
         pass = 0;

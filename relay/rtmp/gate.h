@@ -13,6 +13,14 @@
  * that returned) waits the same way for its first place to start, but that
  * wait drops nothing it was owed, so it is not counted.
  *
+ * A gate that keeps audio (players and platforms, where a listener on a
+ * weak link would rather lose the picture than the sound; nginx-rtmp does
+ * the same) drops video first: video may fill only half of the queue, and
+ * past that it skips to a keyframe that fits, while audio goes on as long
+ * as it fits the whole queue; only audio that does not fit is dropped too.
+ * The recorder's gate keeps the plain rule: one skip for both, so that a
+ * recording's hole is one hole.
+ *
  * Pure logic over message flags: no queue, no clock, no logging. The caller
  * owns the queue and says how full it is; the events tell it what to log.
  */
@@ -30,21 +38,38 @@ enum kb_gate_state {
 };
 
 struct kb_gate {
-    uint8_t state;       ///< enum kb_gate_state
+    uint8_t state;       ///< enum kb_gate_state (the video's, when audio is kept apart)
     uint8_t saw_video;   ///< video went through here: only a video keyframe starts
+    uint8_t keep_audio;  ///< drop video first (players, platforms); see above
+    uint8_t audio_skip;  ///< keep_audio: audio too is dropping (it does not fit either)
     uint64_t drops;      ///< messages skipped because the queue was full, ever
     uint64_t drop_bytes; ///< their payload bytes
+    uint64_t drops_video, drops_audio; ///< the same by kind (drops counts both and the rest)
     uint64_t run;        ///< messages skipped in the current (or last) skip
+    uint32_t skips;      ///< skips begun (KB_GATE_EV_SKIP), ever
+    uint32_t audio_skips; ///< keep_audio: times even audio began to drop
 };
 
 /* Events kb_gate_admit reports, for the caller's log lines. */
 enum {
     KB_GATE_EV_SKIP = 1 << 0,   ///< a skip began with this message (it was dropped)
     KB_GATE_EV_RESUME = 1 << 1, ///< a skip ended at this message; `run` says how long it was
+    KB_GATE_EV_AUDIO_SKIP = 1 << 2, ///< keep_audio: even audio is dropped from this message on
+    KB_GATE_EV_AUDIO_RESUME = 1 << 3, ///< keep_audio: audio fits again
 };
+
+/* What a skip event means, for a log line: "skipping to the next keyframe",
+ * or with audio kept apart "dropping video until a keyframe fits (audio goes
+ * on)" / "dropping audio too". */
+const char *kb_gate_skip_what(const struct kb_gate *g, unsigned events);
+/* The events begin the first skip of their kind: worth a log line for a
+ * sink that logs once rather than at every skip. */
+int kb_gate_first_skip(const struct kb_gate *g, unsigned events);
 
 /* A gate that is open (start_waiting 0) or waits for a place to start. */
 void kb_gate_init(struct kb_gate *g, int start_waiting);
+/* The same, for a sink that keeps audio when it is slow (see above). */
+void kb_gate_init_keep_audio(struct kb_gate *g, int start_waiting);
 /* Wait for the next place to start without counting what is dropped until
  * then: a new publisher's first keyframe, a player's unpause. A skip in
  * progress stays a skip. */

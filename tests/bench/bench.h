@@ -126,6 +126,29 @@ int bt_skim_read(struct bt_skim *k, const uint8_t *p, size_t n, size_t *used,
 /* The server's Set Chunk Size. 0 or KB_ECHUNKSIZE. */
 int bt_skim_set_chunk_size(struct bt_skim *k, uint32_t size);
 
+/* ---- HTTP-FLV reader (flvskim.c) ---- */
+
+/* An HTTP/1.1 response with a chunked FLV body, read as it arrives. */
+struct bt_flvskim {
+    int hstate, tstate;
+    int status;             ///< the response's status, once its first line was read
+    char line[128];
+    size_t line_len;
+    uint64_t chunk_left;
+    int size_digits;
+    uint8_t hdr[16];        ///< FLV file header, tag header or previous size
+    uint32_t need, have_hdr;
+    uint32_t len, have;     ///< the tag's payload
+    struct bt_skim_msg msg; ///< the tag being read
+};
+
+void bt_flvskim_init(struct bt_flvskim *k);
+/* Consume bytes until a tag completes (returns 1 and fills *out; keep is
+ * always NULL) or the input ends (0); negative on a malformed response or a
+ * status other than 200. Call it again with what is left. */
+int bt_flvskim_read(struct bt_flvskim *k, const uint8_t *p, size_t n, size_t *used,
+                    struct bt_skim_msg *out);
+
 /* ---- latency tags ----
  *
  * The publisher overwrites the last 8 bytes of each audio and video frame

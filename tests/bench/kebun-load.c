@@ -68,6 +68,26 @@ void kl_count_error(const char *what)
 static int parse_url(struct url *u, const char *s)
 {
     memset(u, 0, sizeof(*u));
+    if (strncmp(s, "http://", 7) == 0) {
+        /* HTTP-FLV players: http://HOST:PORT/PATH (PATH may hold %d). */
+        u->http = 1;
+        s += 7;
+        const char *slash = strchr(s, '/');
+        if (!slash)
+            return -1;
+        char hostport[96];
+        snprintf(hostport, sizeof(hostport), "%.*s", (int)(slash - s), s);
+        char *colon = strrchr(hostport, ':');
+        u->port = 80;
+        if (colon) {
+            *colon = '\0';
+            u->port = (uint16_t)atoi(colon + 1);
+        }
+        snprintf(u->host, sizeof(u->host), "%s", hostport);
+        snprintf(u->name, sizeof(u->name), "%s", slash);
+        const char *ip = strcmp(u->host, "localhost") == 0 ? "127.0.0.1" : u->host;
+        return uv_ip4_addr(ip, u->port, &u->addr) < 0 ? -1 : 0;
+    }
     if (strncmp(s, "rtmp://", 7) != 0)
         return -1;
     s += 7;

@@ -97,6 +97,7 @@ static void on_close(uv_handle_t *h)
         bt_skim_free(c->sk);
         free(c->sk);
     }
+    free(c->fk);
     if (c->pub)
         c->pub->c = NULL;
     free(c);
@@ -539,6 +540,50 @@ static void player_media(struct conn *c, const struct bt_skim_msg *m, uint64_t n
     c->t_last_media = now;
 }
 
+/* An HTTP-FLV player: the response head, then FLV tags. */
+static void flv_feed(struct conn *c, const uint8_t *p, size_t n, uint64_t now)
+{
+    size_t pos = 0;
+    while (c->state != CS_CLOSING) {
+        size_t used = 0;
+        struct bt_skim_msg m;
+        int r = bt_flvskim_read(c->fk, p + pos, n - pos, &used, &m);
+        pos += used;
+        if (c->fk->status == 200 && c->state == CS_WAIT)
+            player_live(c);
+        if (r < 0) {
+            char why[64];
+            snprintf(why, sizeof(why), "HTTP-FLV refused or malformed (status %d)",
+                     c->fk->status);
+            kl_conn_close(c, why);
+            return;
+        }
+        if (r == 0)
+            break;
+        kl.msgs_all++;
+        if (kl.phase == P_WINDOW)
+            kl.msgs_win++;
+        player_media(c, &m, now);
+    }
+}
+
+/* HTTP-FLV: one GET, then only reading. */
+static void flv_request(struct conn *c)
+{
+    char path[256], req[512];
+    url_name(&kl.play, c->stream, path, sizeof(path));
+    int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: kebun-load\r\n\r\n",
+                     path, kl.play.host);
+    c->fk = malloc(sizeof(*c->fk));
+    if (!c->fk || kb_buf_append(&c->proto.out, req, (size_t)n) < 0) {
+        kl_conn_close(c, "out of memory");
+        return;
+    }
+    bt_flvskim_init(c->fk);
+    c->state = CS_WAIT;
+    c->t_play_sent = uv_hrtime();
+}
+
 static void player_feed(struct conn *c, const uint8_t *p, size_t n, uint64_t now)
 {
     size_t pos = 0;
@@ -605,6 +650,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         if (kl.phase == P_WINDOW)
             kl.bytes_win += n;
     }
+    if (c->fk) {
+        flv_feed(c, p, n, now);
+        return;
+    }
     if (c->state == CS_HANDSHAKE) {
         size_t used = 0;
         int r = kb_handshake_feed(c->hs, p, n, &used, &c->proto.out);
@@ -650,6 +699,14 @@ static void on_connect(uv_connect_t *req, int status)
         return;
     }
     uv_tcp_nodelay(&c->tcp, 1);
+    if (c->role == R_PLAYER && kl.play.http) {
+        flv_request(c);
+        if (c->state == CS_CLOSING || uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0)
+            kl_conn_close(c, "read failed");
+        else
+            conn_flush(c);
+        return;
+    }
     c->hs = malloc(sizeof(*c->hs));
     if (!c->hs) {
         kl_conn_close(c, "out of memory");

@@ -29,6 +29,7 @@ enum { CS_CONNECTING, CS_HANDSHAKE, CS_CONNECT, CS_CREATE, CS_WAIT, CS_LIVE, CS_
 enum { P_PUBS, P_WARM, P_RAMP, P_SETTLE, P_WINDOW, P_DRAIN, P_DONE };
 
 struct url {
+    int http;        ///< http://HOST:PORT/PATH: players read HTTP-FLV
     char host[96];
     char app[128];
     char name[256]; ///< may hold one %d: the stream index
@@ -67,7 +68,8 @@ struct conn {
     int idx, stream;
     struct kb_handshake *hs;
     struct kb_proto proto; ///< commands out (both roles); media in (publishers)
-    struct bt_skim *sk;    ///< players' input
+    struct bt_skim *sk;    ///< players' input (RTMP)
+    struct bt_flvskim *fk; ///< players' input (HTTP-FLV)
     struct kb_buf wbuf;    ///< bytes of the write in flight
     uint32_t msid;
     uint64_t t_connect, t_play_sent, t_live, t_last_media;

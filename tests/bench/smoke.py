@@ -55,11 +55,12 @@ def main():
             print("%s must point to the binary (got %r)" % (name, path))
             return 1
     tmp = tempfile.mkdtemp(prefix="kebun-bench-smoke-")
-    port = free_port()
+    port, http_port = free_port(), free_port()
     conf = os.path.join(tmp, "kebun.conf")
     with open(conf, "w") as f:
         f.write("[server]\nlisten = 127.0.0.1:%d\napp = live\nlog_level = warn\n"
-                "recordings = %s/recordings\n\n[stream s0]\nkey = benchkey-0\n" % (port, tmp))
+                "recordings = %s/recordings\n\n[http]\nlisten = 127.0.0.1:%d\n\n"
+                "[stream s0]\nkey = benchkey-0\n" % (port, tmp, http_port))
     log = open(os.path.join(tmp, "kebun.log"), "w")
     kebun = subprocess.Popen([KEBUN, "-c", conf], stdout=log, stderr=subprocess.STDOUT)
     try:
@@ -92,6 +93,24 @@ def main():
         check(j["ms"]["churn_accept"]["count"] > 0, "churn players played", j["ms"]["churn_accept"])
         check(len(j["server"]) == 1 and j["server"][0]["rss_kib_window_end"] > 0,
               "server sampled", j["server"])
+        # The same with HTTP-FLV viewers (the web side's /live/NAME.flv).
+        cmd = [LOAD, "--publish-url", "rtmp://127.0.0.1:%d/live/benchkey-%%d" % port,
+               "--url", "http://127.0.0.1:%d/live/s%%d.flv" % http_port,
+               "--publishers", "1", "--players", "5", "--ramp", "0", "--generate", "1000",
+               "--warmup", "2.2", "--settle", "0.5", "--duration", "2",
+               "--server-pid", str(kebun.pid), "--json", "--quiet", "--label", "smoke-flv"]
+        print("$ " + " ".join(cmd), flush=True)
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=40)
+        sys.stderr.write(r.stderr)
+        try:
+            j = json.loads(r.stdout)
+            p = j["players"]
+            check(r.returncode == 0 and p["live_at_end"] == 5 and p["msgs_window"] > 0,
+                  "5 HTTP-FLV viewers received messages", p)
+            check(j["ms"]["latency"]["count"] > 0 and j["ms"]["ttfk"]["count"] == 5,
+                  "HTTP-FLV latency measured, every viewer got a keyframe", j["ms"])
+        except ValueError:
+            check(False, "kebun-load (HTTP-FLV) prints JSON", r.stdout[:400])
     finally:
         if kebun.poll() is None:
             os.kill(kebun.pid, signal.SIGTERM)

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """kebun installs as a service.
 
-- `meson install` into a DESTDIR puts the binary, the config under
-  SYSCONFDIR/kebun (its recordings under the service's state directory), the
+- `meson install` into a DESTDIR puts the binary, the pages (DATADIR/kebun/www,
+  where the installed config's web_root points), the config under SYSCONFDIR/kebun (its recordings under the service's state directory), the
   systemd unit, the sysusers.d entry and kebun(8) where the build's prefix
   says, and nothing it should not (no static libraries, no test programs).
 - The unit is Type=notify with a dedicated user, ExecReload sends SIGHUP,
@@ -34,7 +34,7 @@ def options():
 
     def under(name):
         return os.path.join(prefix, opts[name])  # absolute values win
-    return prefix, under("bindir"), under("sysconfdir"), under("mandir")
+    return prefix, under("bindir"), under("sysconfdir"), under("mandir"), under("datadir")
 
 
 def install(destdir):
@@ -82,7 +82,7 @@ def check_unit(destdir, unit, bindir, config):
     copy = os.path.join(tmp, "kebun.service")
     open(copy, "w").write(text)
     env = dict(os.environ)
-    env["MANPATH"] = destdir + options()[3]
+    env["MANPATH"] = destdir + options()[3]  # mandir
     r = t.run(["systemd-analyze", "verify", copy], env=env)
     # Units it pulls in (sysinit.target) do not exist in a container; those
     # lines are about the machine, not this unit.
@@ -145,7 +145,7 @@ def check_notify():
 
 
 def main():
-    prefix, bindir, sysconfdir, mandir = options()
+    prefix, bindir, sysconfdir, mandir, datadir = options()
     destdir = tempfile.mkdtemp(prefix="kebun-install-")
     files = install(destdir)
     t.log("installed: %s" % files)
@@ -178,6 +178,15 @@ def main():
     t.check((os.stat(destdir + config).st_mode & 0o7) == 0,
             "the installed config (it holds stream keys) is not world-readable",
             oct(os.stat(destdir + config).st_mode), "no bits for others")
+
+    # The pages and the players they use, where the installed config's
+    # web_root points.
+    www = datadir + "/kebun/www"
+    t.check("web_root = %s" % www in conf, "the installed config serves the installed pages",
+            [l for l in conf.splitlines() if l.startswith("web_root")], "web_root = " + www)
+    for f in ("index.html", "watch.html", "replay.html", "assets/kebun.js",
+              "vendor/hls.js/hls.light.min.js", "vendor/mpegts.js/mpegts.js", "vendor/VERSIONS"):
+        t.check(www + "/" + f in files, "installs the web side's %s" % f, "", www + "/" + f)
 
     check_unit(destdir, units[0], bindir, config)
     check_man(destdir, page, destdir + kebun)

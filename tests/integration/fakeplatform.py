@@ -112,11 +112,14 @@ class FakePlatform:
     stall_after: stop reading a connection once it has delivered this many
                  media messages, until resume() (a platform that stopped
                  taking data). rcvbuf keeps the kernel from hiding it.
+    read_rate:   read at most this many bytes a second once publishing (a
+                 platform behind a link slower than the stream).
     """
 
     def __init__(self, name, badname=False, tls=None, stall_after=None, rcvbuf=None,
-                 bind="127.0.0.1"):
+                 bind="127.0.0.1", read_rate=None):
         self.name = name
+        self.read_rate = read_rate
         self.badname = badname
         self.stall_after = stall_after
         self.conns = []
@@ -304,6 +307,7 @@ class Reader:
         self.window = 0
         self.acked = 0
         self.handshaken = False
+        self.started = self.base = None  # read_rate's clock
 
     def _maybe_stall(self):
         p = self.platform
@@ -316,6 +320,16 @@ class Reader:
             pass
         self.conn.stalled = False
 
+    def _throttle(self):
+        rate = self.platform.read_rate
+        if not rate or not self.conn.publishing:
+            return
+        if self.started is None:
+            self.started, self.base = time.monotonic(), self.conn.bytes_in
+        ahead = (self.conn.bytes_in - self.base) / rate - (time.monotonic() - self.started)
+        if ahead > 0:
+            time.sleep(ahead)
+
     def _fill(self, n, timeout):
         deadline = time.monotonic() + timeout
         while len(self.buf) - self.off < n:
@@ -323,6 +337,7 @@ class Reader:
                 raise ConnectionError("platform stopping")
             if self.handshaken:
                 self._maybe_stall()
+                self._throttle()
             if self.off > 65536:
                 del self.buf[:self.off]
                 self.off = 0

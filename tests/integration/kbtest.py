@@ -138,6 +138,8 @@ class Kebun:
         lines += ["[http]"]
         if "listen" not in http_extra:
             lines += ["listen = 127.0.0.1:%d" % self.http_port]
+        if "web_root" not in http_extra:  # the pages of this checkout
+            lines += ["web_root = %s" % os.path.join(SRCDIR, "relay", "http", "www")]
         lines += [http_extra, ""]
         for name, key in streams.items():
             lines += ["[stream %s]" % name, "key = %s" % key]

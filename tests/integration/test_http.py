@@ -21,7 +21,9 @@ python3-prometheus-client) plus the checks it does not make: one family per
 name, a TYPE for every sample, counters named _total and never going down
 between two scrapes, the expected families present, no address or key.
 """
+import gzip
 import http.client
+import json
 import os
 import re
 import socket
@@ -224,6 +226,23 @@ def files(kb, api_port):
         s, h, body = get(api_port, base + segs[0], method="HEAD")
         t.check(h.get("content-type") == "video/iso.segment", ".m4s is video/iso.segment",
                 h.get("content-type"), "video/iso.segment")
+        s, h, body = get(api_port, base + segs[0], headers={"Accept-Encoding": "gzip"})
+        t.check(s == 200 and "content-encoding" not in h, "video is never gzipped",
+                (s, h.get("content-encoding")), (200, None))
+    # Pages and the players go gzipped to a browser that takes it.
+    www = os.path.join(t.SRCDIR, "relay", "http", "www")
+    for path, f in (("/vendor/hls.js/hls.light.min.js", "vendor/hls.js/hls.light.min.js"),
+                    ("/watch/demo", "watch.html"), ("/", "index.html")):
+        want = open(os.path.join(www, f), "rb").read()
+        s, h, body = get(api_port, path, headers={"Accept-Encoding": "gzip"})
+        plain = gzip.decompress(body) if h.get("content-encoding") == "gzip" else None
+        t.check(s == 200 and plain == want and len(body) < len(want) / 2,
+                "%s is sent gzipped (and unpacks to the file)" % path,
+                (s, h.get("content-encoding"), len(body), len(want)), (200, "gzip"))
+        s, h, body = get(api_port, path)
+        t.check(s == 200 and body == want and "content-encoding" not in h,
+                "%s is sent plain to a client that does not ask for gzip" % path,
+                (s, h.get("content-encoding")), (200, None))
 
 
 def metrics_families(text):
@@ -299,6 +318,50 @@ def metrics(kb):
     t.check(grew, "bytes received grow while the stream is live")
 
 
+def public_reads(pub_clip):
+    """Off loopback, buyers' pages read the API without the token: a read
+    with no Authorization header gets the public view (no publisher
+    address, no destinations), the right token everything, a wrong one 401;
+    changes still need the token."""
+    port = t.free_port()
+    # Every address, so that it is not a loopback listen; the test still
+    # talks to 127.0.0.1 only.
+    kb = t.Kebun(stream_extra={"demo": "push = rtmp://127.0.0.1:9/live/HIDDEN-KEY-01 name=x\n"},
+                 http_extra="listen = 0.0.0.0:%d\ntoken = %s\n" % (port, TOKEN))
+    pub = t.publish_file(kb.url(t.KEY), pub_clip, loop=True)
+    t.require(kb.wait_log("publish started", 15), "public reads: the publisher is accepted")
+    deadline = time.monotonic() + 5  # the status is a snapshot, 250 ms old at most
+    while time.monotonic() < deadline:
+        st, _, body = get(port, "/api/v1/streams/demo")
+        if json.loads(body or b"{}").get("state") == "live":
+            break
+        time.sleep(0.05)
+    st, _, body = get(port, "/api/v1/streams/demo")
+    doc = json.loads(body or b"{}")
+    t.check(st == 200 and doc.get("state") == "live" and "publisher" not in doc and
+            "destinations" not in doc,
+            "off loopback, a read without the token gets the public view of a stream",
+            (st, sorted(doc)), "200 without publisher and destinations")
+    st, _, body = get(port, "/api/v1/streams")
+    doc = json.loads(body or b"{}")
+    t.check(st == 200 and [s.get("name") for s in doc.get("streams", [])] == ["demo"] and
+            all("destinations" not in s for s in doc.get("streams", [])),
+            "... and of the stream list", (st, body[:200]))
+    st, _, _ = get(port, "/api/v1/recordings")
+    t.check(st == 200, "... and the recordings list", st, 200)
+    st, _, body = get(port, "/api/v1/streams/demo", {"Authorization": "Bearer " + TOKEN})
+    doc = json.loads(body or b"{}")
+    t.check(st == 200 and doc.get("publisher") and len(doc.get("destinations", [])) == 1,
+            "with the token, the same read shows the publisher and destinations",
+            (st, sorted(doc)))
+    st, _, _ = get(port, "/api/v1/streams/demo", {"Authorization": "Bearer wrong-token-0000000"})
+    t.check(st == 401, "a read with a wrong token is refused", st, 401)
+    st, _, _ = get(port, "/api/v1/streams/demo/kick", method="POST")
+    t.check(st == 401, "a change without the token is refused", st, 401)
+    t.stop(pub)
+    kb.stop()
+
+
 def main():
     import tempfile
     work = tempfile.mkdtemp(prefix="kebun-http-")
@@ -315,6 +378,7 @@ def main():
     slowloris(kb)
     files(kb, kb.http_port)
     metrics(kb)
+    public_reads(clip)
     # Past max_connections: closed at accept.
     kb_low = t.Kebun(http_extra="max_connections = 5\n")
     held = [socket.create_connection(("127.0.0.1", kb_low.http_port)) for _ in range(5)]

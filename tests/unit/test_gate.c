@@ -97,6 +97,8 @@ static int test_full_queue_skips_to_keyframe_and_counts(void)
     ASSERT_EQ(ev, KB_GATE_EV_SKIP);
     ASSERT_EQ(g.run, 1);
     ASSERT_EQ(g.drops, 5);
+    ASSERT_EQ(g.skips, 2);
+    ASSERT_EQ(kb_gate_first_skip(&g, ev), 0);
     return 0;
 }
 
@@ -107,6 +109,7 @@ static int test_audio_only_resumes_at_any_audio(void)
     kb_gate_init(&g, 0);
     ASSERT_EQ(admit(&g, AUDIO, 600, 500, 1000, &ev), 0);
     ASSERT_EQ(ev, KB_GATE_EV_SKIP);
+    ASSERT_STR_EQ(kb_gate_skip_what(&g, ev), "skipping to the next keyframe");
     ASSERT_EQ(admit(&g, AUDIO, 100, 0, 1000, &ev), 1);
     ASSERT_EQ(ev, KB_GATE_EV_RESUME);
     ASSERT_EQ(g.drops, 1);
@@ -179,6 +182,57 @@ static int test_video_header_means_wait_for_video(void)
     return 0;
 }
 
+/* A slow player keeps its sound: video goes first (half the queue), audio
+ * goes on while it fits the whole queue; each kind is counted. */
+static int test_keep_audio(void)
+{
+    struct kb_gate g;
+    unsigned ev;
+    kb_gate_init_keep_audio(&g, 1);
+    ASSERT_EQ(admit(&g, SETUP_V, 10, 0, 1000, &ev), 1);
+    ASSERT_EQ(admit(&g, AUDIO, 10, 0, 1000, &ev), 0); /* starts at a keyframe */
+    ASSERT_EQ(g.drops, 0);
+    ASSERT_EQ(admit(&g, KEY, 100, 0, 1000, &ev), 1);
+    /* Past half the queue video skips; audio does not. */
+    ASSERT_EQ(admit(&g, INTER, 100, 450, 1000, &ev), 0);
+    ASSERT_EQ(ev, KB_GATE_EV_SKIP);
+    ASSERT_EQ(kb_gate_first_skip(&g, ev), 1);
+    ASSERT_STR_EQ(kb_gate_skip_what(&g, ev), "dropping video until a keyframe fits (audio goes on)");
+    ASSERT_EQ(admit(&g, AUDIO, 100, 550, 1000, &ev), 1);
+    ASSERT_EQ(ev, 0);
+    ASSERT_EQ(admit(&g, INTER, 10, 0, 1000, &ev), 0); /* room again, but not a keyframe */
+    ASSERT_EQ(admit(&g, AUDIO, 100, 900, 1000, &ev), 1); /* exactly full */
+    /* Audio that does not fit the whole queue is dropped too. */
+    ASSERT_EQ(admit(&g, AUDIO, 100, 950, 1000, &ev), 0);
+    ASSERT_EQ(ev, KB_GATE_EV_AUDIO_SKIP);
+    ASSERT_EQ(kb_gate_first_skip(&g, ev), 1);
+    ASSERT_STR_EQ(kb_gate_skip_what(&g, ev), "dropping audio too");
+    ASSERT_EQ(admit(&g, AUDIO, 100, 950, 1000, &ev), 0);
+    ASSERT_EQ(ev, 0);
+    ASSERT_EQ(admit(&g, AUDIO, 100, 100, 1000, &ev), 1);
+    ASSERT_EQ(ev, KB_GATE_EV_AUDIO_RESUME);
+    /* Video resumes at a keyframe within half the queue. */
+    ASSERT_EQ(admit(&g, KEY, 100, 450, 1000, &ev), 0);
+    ASSERT_EQ(admit(&g, KEY, 100, 100, 1000, &ev), 1);
+    ASSERT_EQ(ev, KB_GATE_EV_RESUME);
+    ASSERT_EQ(g.drops_video, 3);
+    ASSERT_EQ(g.drops_audio, 2);
+    ASSERT_EQ(g.drops, 5);
+    ASSERT_EQ(g.skips, 1);
+    ASSERT_EQ(g.audio_skips, 1);
+    /* A second video skip is not the first. */
+    ASSERT_EQ(admit(&g, INTER, 100, 500, 1000, &ev), 0);
+    ASSERT_EQ(ev, KB_GATE_EV_SKIP);
+    ASSERT_EQ(kb_gate_first_skip(&g, ev), 0);
+    /* Audio-only streams: the plain rule (every frame is a place to start). */
+    kb_gate_init_keep_audio(&g, 0);
+    ASSERT_EQ(admit(&g, AUDIO, 600, 500, 1000, &ev), 0);
+    ASSERT_EQ(ev, KB_GATE_EV_SKIP);
+    ASSERT_EQ(admit(&g, AUDIO, 100, 0, 1000, &ev), 1);
+    ASSERT_EQ(g.drops_audio, 1);
+    return 0;
+}
+
 static int test_limit_arithmetic_does_not_wrap(void)
 {
     struct kb_gate g;
@@ -204,6 +258,7 @@ int main(void)
     RUN(test_forget_tracks_for_a_new_broadcast);
     RUN(test_start_for_a_new_connection);
     RUN(test_video_header_means_wait_for_video);
+    RUN(test_keep_audio);
     RUN(test_limit_arithmetic_does_not_wrap);
     return test_summary();
 }
