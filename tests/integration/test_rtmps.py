@@ -18,8 +18,9 @@ client and the stream. Checked with real peers:
   OpenSSL configuration), TLS 1.2 and 1.3 accepted;
 - plain RTMP to the rtmps port (a raw C0+C1, then ffmpeg with rtmp://) is
   closed with a log line that says so; rtmps:// to the plain port likewise;
-- 300 clients that send a ClientHello and nothing more: the ones past
-  max_connections are closed at once, the others at handshake_timeout,
+- 300 clients (in a process of their own) that send a ClientHello and
+  nothing more: the ones past max_connections are closed at once without
+  an answer, the others answered and closed at handshake_timeout,
   while an RTMPS player keeps receiving in real time; afterwards new TLS
   connections are served again;
 - SIGHUP with a certificate whose key does not match: refused with
@@ -27,6 +28,7 @@ client and the stream. Checked with real peers:
   pair: new connections get it (s_client's fingerprint) while the
   publisher's TCP connection and the player carry on.
 """
+import json
 import os
 import re
 import selectors
@@ -150,10 +152,12 @@ def check_real_time(what, frames, seconds):
     media = (frames[-1][0] - frames[0][0]) / 1000.0
     wall = frames[-1][1] - frames[0][1]
     t.log("%s: %.2f s of media in %.2f s, longest wait %.2f s" % (what, media, wall, stalls))
-    t.check(stalls < 1.0 and abs(media - wall) < 1.0,
+    # The machine is shared: a wait under 1.5 s tolerates its scheduling,
+    # and the loop blocked for seconds (or a player dropped) would not pass.
+    t.check(stalls < 1.5 and abs(media - wall) < 0.5,
             what + ": media time received keeps up with wall time",
             {"longest wait s": round(stalls, 2), "media s": round(media, 2),
-             "wall s": round(wall, 2)}, "wait < 1 s, media ~ wall within 1 s")
+             "wall s": round(wall, 2)}, "wait < 1.5 s, media ~ wall within 0.5 s")
 
 
 # --- configs kebun refuses ---------------------------------------------------
@@ -214,7 +218,9 @@ def refused_configs(base, certs, other):
 
 def flood(port, n):
     """n TCP connections that each send one TLS ClientHello and then nothing.
-    Returns [(connected at, closed at or None)]."""
+    Prints [connected at, closed at or None, bytes received] for each as
+    JSON. Runs in a process of its own (`--flood`), so that it does not
+    hold up the measuring player's thread."""
     ctx = ssl.create_default_context()
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
@@ -228,7 +234,7 @@ def flood(port, n):
             obj.do_handshake()
         except ssl.SSLWantReadError:
             pass
-        rec = [time.monotonic(), None]
+        rec = [time.monotonic(), None, 0]
         try:
             s.sendall(hello.read())
         except OSError:
@@ -239,9 +245,8 @@ def flood(port, n):
             sel.register(s, selectors.EVENT_READ, rec)
         else:
             s.close()
-    deadline = time.monotonic() + HANDSHAKE_TIMEOUT_S + 8
-    open_ = len(sel.get_map())
-    while open_ and time.monotonic() < deadline:
+    deadline = time.monotonic() + HANDSHAKE_TIMEOUT_S + 10
+    while sel.get_map() and time.monotonic() < deadline:
         for key, _ in sel.select(0.5):
             try:
                 data = key.fileobj.recv(65536)  # the server's flight, then the end
@@ -249,14 +254,14 @@ def flood(port, n):
                 continue
             except OSError:
                 data = b""
+            key.data[2] += len(data)
             if not data:
                 key.data[1] = time.monotonic()
                 sel.unregister(key.fileobj)
                 key.fileobj.close()
-                open_ -= 1
     for key in list(sel.get_map().values()):
         key.fileobj.close()
-    return conns
+    json.dump(conns, sys.stdout)
 
 
 def main():
@@ -377,13 +382,19 @@ def main():
     before = len(kb.log())
     cpu0 = cpu_seconds(kb.proc.pid)
     t0 = time.monotonic()
-    conns = flood(tls_port, FLOOD)
+    r = t.run([sys.executable, os.path.abspath(__file__), "--flood", str(tls_port), str(FLOOD)],
+              timeout=120)
     t1 = time.monotonic()
+    t.require(r.returncode == 0, "the flood ran", r.stderr[-500:], "")
+    conns = json.loads(r.stdout)
     t.log("kebun's CPU time during the flood: %.2f s" % (cpu_seconds(kb.proc.pid) - cpu0))
     text = kb.log()[before:]
-    quick = [c for c in conns if c[1] is not None and c[1] - c[0] < 1.5]
-    timed = [c for c in conns if c[1] is not None and
-             HANDSHAKE_TIMEOUT_S - 0.2 <= c[1] - c[0] <= HANDSHAKE_TIMEOUT_S + 2.5]
+    # Refused at accept: closed before kebun answered anything. Taken in:
+    # answered (ServerHello...), then closed by the sweep.
+    quick = [c for c in conns if c[1] is not None and c[2] == 0 and
+             c[1] - c[0] < HANDSHAKE_TIMEOUT_S - 0.5]
+    timed = [c for c in conns if c[1] is not None and c[2] > 0 and
+             HANDSHAKE_TIMEOUT_S - 0.2 <= c[1] - c[0] <= HANDSHAKE_TIMEOUT_S + 4]
     never = [c for c in conns if c[1] is None]
     refused = text.count("connection refused (max_connections %d reached)" % MAX_CONNECTIONS)
     swept = len(re.findall(r"connection closed after [3-5]\.\d s in TLS handshake, \d+ bytes in, "
@@ -478,4 +489,7 @@ def established(pid, port):
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--flood"]:
+        flood(int(sys.argv[2]), int(sys.argv[3]))
+        sys.exit(0)
     sys.exit(main())
