@@ -35,6 +35,16 @@ struct kb_listen_conf {
     uint16_t port;
 };
 
+/* A file the config names (the RTMPS certificate chain and its key): where
+ * it is, where the config said so, and what it held when the config was
+ * loaded, so that what was checked is what is used. */
+struct kb_conf_file {
+    char *path;     ///< "" = not set
+    int line;       ///< line of the key (0: not set)
+    char *text;     ///< contents, NULL unless needed (listen_tls set); wiped when freed
+    size_t len;
+};
+
 /* Recording container formats. */
 enum {
     KB_CONF_REC_FMP4,   ///< CMAF: init.mp4 + .m4s segments + HLS playlist
@@ -90,6 +100,11 @@ struct kb_config {
     char *path;                 ///< file it was read from
     struct kb_listen_conf listen[KB_CONF_MAX_LISTEN];
     int n_listen;
+    struct kb_listen_conf listen_tls[KB_CONF_MAX_LISTEN]; ///< RTMPS (TLS first, then RTMP)
+    int n_listen_tls;
+    int listen_tls_line;        ///< first listen_tls line (0: none), for messages
+    struct kb_conf_file tls_cert; ///< PEM: the server's certificate, then its chain
+    struct kb_conf_file tls_key;  ///< PEM: its private key (unencrypted)
     char *app;                  ///< RTMP application name publishers and players use
     int log_level;              ///< KB_CONF_LOG_*
     uint64_t chunk_size;        ///< chunk size kebun sends with

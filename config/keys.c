@@ -9,7 +9,7 @@ const char *const kb__conf_type_names[] = {
     [T_STRING] = "string",     [T_UINT] = "integer",  [T_SIZE] = "size",
     [T_DURATION] = "duration", [T_BOOL] = "on/off",   [T_ENUM] = "word",
     [T_LISTEN] = "address",    [T_KEY] = "secret",     [T_PUSH] = "URL",
-    [T_ADDR] = "address",
+    [T_ADDR] = "address",      [T_FILE] = "file",
 };
 
 const char *const kb__conf_level_names[] = {"error", "warn", "info", "debug", NULL};
@@ -22,9 +22,26 @@ static const char *const silence_names[] = {"off", "auto", "on", NULL};
 #define STR(f) offsetof(struct kb_stream_conf, f)
 
 const struct kb__conf_key kb__conf_keys[] = {
-    {"listen", SEC_SERVER, T_LISTEN, 1, 0, "0.0.0.0:1935", 0, 0,
+    {"listen", SEC_SERVER, T_LISTEN, 1, SRV(listen), "0.0.0.0:1935", 0, 0,
      "Address and port to accept RTMP on (`HOST:PORT`, `[V6]:PORT` or `:PORT`). Repeat the key "
      "to listen on several addresses. `kebun --listen` replaces them all."},
+    {"listen_tls", SEC_SERVER, T_LISTEN, 1, SRV(listen_tls), NULL, 0, 0,
+     "Address and port to accept RTMPS on: RTMP inside TLS 1.2 or 1.3, so the stream key "
+     "crosses the mobile network encrypted (`rtmps://HOST:PORT/APP`; 1936 is the usual port "
+     "beside 1935, 443 passes most firewalls). Same forms as `listen`; repeat the key for "
+     "several addresses. Needs `tls_cert` and `tls_key`. A plain RTMP client on this port "
+     "(or an `rtmps://` one on a `listen` port) is closed with a log line saying so. A change "
+     "needs a restart."},
+    {"tls_cert", SEC_SERVER, T_FILE, 0, SRV(tls_cert), "", 0, 4096,
+     "PEM file with the certificate `listen_tls` serves, followed by its intermediate "
+     "certificates (a `fullchain.pem`). Read at start and at every reload (SIGHUP): a renewed "
+     "certificate is served to new connections while live ones carry on; a file that cannot "
+     "be used refuses the reload and the running certificate stays. Relative paths are taken "
+     "from the directory kebun starts in."},
+    {"tls_key", SEC_SERVER, T_FILE, 0, SRV(tls_key), "", 0, 4096,
+     "PEM file with the private key of `tls_cert`, without a passphrase; a key that is not "
+     "the certificate's is an error. Keep it readable by kebun alone. Its contents never "
+     "appear in a log or an error."},
     {"app", SEC_SERVER, T_STRING, 0, SRV(app), "live", 1, 128,
      "RTMP application name: publishers push to `rtmp://HOST/APP` with their stream key, "
      "players play `rtmp://HOST/APP/NAME`. Connects to any other application are refused."},
