@@ -329,18 +329,41 @@ static int set_value(struct parser *ps, const struct kb__conf_key *k, const char
         errf(ps, line, "%s %s: '%s' is not one of %s", sec, k->name, v, words);
         return -1;
     }
-    case T_LISTEN:
-        if (ps->c->n_listen >= KB_CONF_MAX_LISTEN) {
+    case T_LISTEN: {
+        struct kb_listen_conf *list = field(ps, k);
+        int tls = list == ps->c->listen_tls;
+        int *count = tls ? &ps->c->n_listen_tls : &ps->c->n_listen;
+        if (*count >= KB_CONF_MAX_LISTEN) {
             errf(ps, line, "%s %s: at most %d addresses", sec, k->name, KB_CONF_MAX_LISTEN);
             return -1;
         }
-        if (kb_config_parse_listen(v, &ps->c->listen[ps->c->n_listen]) < 0) {
+        if (kb_config_parse_listen(v, &list[*count]) < 0) {
             errf(ps, line, "%s %s: '%s' is not HOST:PORT with a numeric address", sec, k->name,
                  v);
             return -1;
         }
-        ps->c->n_listen++;
+        if (tls && !ps->c->listen_tls_line)
+            ps->c->listen_tls_line = line;
+        (*count)++;
         return 0;
+    }
+    case T_FILE: {
+        if (strlen(v) > k->max) {
+            errf(ps, line, "%s %s: a path of at most %llu characters", sec, k->name,
+                 (unsigned long long)k->max);
+            return -1;
+        }
+        struct kb_conf_file *f = field(ps, k);
+        char *copy = strdup(v);
+        if (!copy) {
+            errf(ps, line, "out of memory");
+            return -1;
+        }
+        free(f->path);
+        f->path = copy;
+        f->line = line == ps->sec_line ? 0 : line; /* a default is set on the header's line */
+        return 0;
+    }
     case T_ADDR: {
         struct kb_http_conf *h = &ps->c->http;
         h->listen_line = line == ps->sec_line ? 0 : line;
@@ -695,11 +718,183 @@ static void drop_removed(struct kb_stream_conf *s)
     }
 }
 
+/* Read a whole file of at most MAX_FILE_SIZE into a NUL-terminated buffer
+ * (*len bytes before the NUL). 0, or a negative errno with the reason in
+ * why, which does not name the file. */
+static int slurp(const char *path, char **out, size_t *len, char *why, size_t whylen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        int e = errno;
+        snprintf(why, whylen, "cannot open: %s", strerror(e));
+        return -e;
+    }
+    struct stat st;
+    if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > MAX_FILE_SIZE) {
+        fclose(f);
+        snprintf(why, whylen, "not a regular file of at most 1 MiB");
+        return -EINVAL;
+    }
+    char *text = malloc((size_t)st.st_size + 1);
+    if (!text) {
+        fclose(f);
+        snprintf(why, whylen, "out of memory");
+        return -ENOMEM;
+    }
+    size_t n = fread(text, 1, (size_t)st.st_size, f);
+    int rerr = ferror(f);
+    fclose(f);
+    if (rerr) {
+        free(text);
+        snprintf(why, whylen, "read error");
+        return -EIO;
+    }
+    text[n] = '\0';
+    *out = text;
+    *len = n;
+    return 0;
+}
+
+/* Read a whole text file. 0, or a negative errno with a sentence in err
+ * (which always ends with a newline). */
+static int read_text(const char *path, char **out, char *err, size_t errlen)
+{
+    char why[160];
+    size_t n;
+    int r = slurp(path, out, &n, why, sizeof(why));
+    if (r == -ENOMEM)
+        return r;
+    if (r < 0) {
+        snprintf(err, errlen, "%s: %s\n", path, why);
+        return r;
+    }
+    if (strlen(*out) != n) {
+        free(*out);
+        *out = NULL;
+        snprintf(err, errlen, "%s: contains a NUL byte; is it a text file?\n", path);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static void file_free(struct kb_conf_file *f)
+{
+    if (f->text)
+        explicit_bzero(f->text, f->len); /* a private key */
+    free(f->text);
+    f->text = NULL;
+    f->len = 0;
+}
+
+/* Whether a PEM text has a private key block (PRIVATE KEY, RSA PRIVATE
+ * KEY, EC PRIVATE KEY, ...). */
+static int has_private_key(const char *text)
+{
+    static const char begin[] = "-----BEGIN ";
+    for (const char *p = strstr(text, begin); p; p = strstr(p + 1, begin)) {
+        const char *label = p + strlen(begin);
+        const char *end = strstr(label, "-----");
+        const char *nl = strchr(label, '\n');
+        size_t n = end ? (size_t)(end - label) : 0;
+        if (end && (!nl || end < nl) && n >= 11 && memcmp(end - 11, "PRIVATE KEY", 11) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Read the certificate or key file of listen_tls and check what a text
+ * file can tell. Only OpenSSL can tell the rest (that the blocks decode,
+ * that the key is the certificate's): the relay does, when it builds its
+ * TLS context, with the same FILE:LINE messages. Nothing of the contents
+ * is ever echoed. */
+static void read_pem(struct parser *ps, const char *name, struct kb_conf_file *f, int key)
+{
+    char why[160];
+    int r = slurp(f->path, &f->text, &f->len, why, sizeof(why));
+    if (r < 0) {
+        errf(ps, f->line, "[server] %s: %s: %s", name, f->path, why);
+        return;
+    }
+    const char *problem = NULL;
+    if (strlen(f->text) != f->len)
+        problem = "is not PEM text (a DER file? convert it with openssl x509 -inform der, or "
+                  "openssl pkey -inform der)";
+    else if (!key && !strstr(f->text, "-----BEGIN CERTIFICATE-----"))
+        problem = "holds no PEM certificate (-----BEGIN CERTIFICATE-----)";
+    else if (key && (strstr(f->text, "-----BEGIN ENCRYPTED PRIVATE KEY-----") ||
+                     strstr(f->text, "Proc-Type: 4,ENCRYPTED")))
+        problem = "is encrypted with a passphrase, which kebun cannot ask for (write it out "
+                  "without one: openssl pkey -in KEY -out KEY.plain)";
+    else if (key && !has_private_key(f->text))
+        problem = "holds no PEM private key (-----BEGIN PRIVATE KEY-----)";
+    if (problem) {
+        errf(ps, f->line, "[server] %s: %s %s", name, f->path, problem);
+        file_free(f);
+    }
+}
+
+/* Two listening sockets that cannot both be bound: the same port on the
+ * same address, or on the wildcard address of its family. */
+static int same_socket(const struct kb_listen_conf *a, const struct kb_listen_conf *b)
+{
+    int v6 = strchr(a->host, ':') != NULL;
+    if (a->port != b->port || v6 != (strchr(b->host, ':') != NULL))
+        return 0;
+    const char *any = v6 ? "::" : "0.0.0.0";
+    return strcmp(a->host, b->host) == 0 || strcmp(a->host, any) == 0 ||
+           strcmp(b->host, any) == 0;
+}
+
+/* RTMPS: listen_tls needs a certificate and its key. The files are read
+ * and checked whenever they are named (a mistake shows before it matters);
+ * without listen_tls they are only worth a note (RTMPS is simply off). */
+static void check_tls(struct parser *ps)
+{
+    struct kb_config *c = ps->c;
+    struct kb_conf_file *cert = &c->tls_cert, *key = &c->tls_key;
+    /* A path that failed its own check is NULL (and reported). */
+    int have_cert = cert->path && cert->path[0], have_key = key->path && key->path[0];
+    if (have_cert)
+        read_pem(ps, "tls_cert", cert, 0);
+    if (have_key)
+        read_pem(ps, "tls_key", key, 1);
+    if (!c->n_listen_tls) {
+        if (have_cert || have_key)
+            note(ps, "%s:%d: [server] %s is set but listen_tls is not: RTMPS is off", ps->path,
+                 have_cert ? cert->line : key->line, have_cert ? "tls_cert" : "tls_key");
+        file_free(cert);
+        file_free(key);
+        return;
+    }
+    for (int i = 0; i < c->n_listen_tls; i++) {
+        const struct kb_listen_conf *l = &c->listen_tls[i];
+        int clash = 0;
+        for (int j = 0; j < c->n_listen && !clash; j++)
+            clash = same_socket(l, &c->listen[j]);
+        for (int j = 0; j < i && !clash; j++)
+            clash = same_socket(l, &c->listen_tls[j]) ? 2 : 0;
+        int v6 = strchr(l->host, ':') != NULL;
+        if (clash)
+            errf(ps, c->listen_tls_line, "[server] listen_tls: %s%s%s:%u %s", v6 ? "[" : "",
+                 l->host, v6 ? "]" : "", l->port,
+                 clash == 2 ? "is given twice"
+                            : "is also a plain RTMP address (listen): one port speaks one or "
+                              "the other");
+    }
+    if (!have_cert && cert->path)
+        errf(ps, c->listen_tls_line,
+             "[server] listen_tls needs tls_cert (the PEM file of the certificate to serve)");
+    if (!have_key && key->path)
+        errf(ps, c->listen_tls_line,
+             "[server] listen_tls needs tls_key (the PEM file of the certificate's private key)");
+}
+
 /* Checks across keys and sections, once every key has a valid value. */
 static void check_whole(struct parser *ps)
 {
     struct kb_config *c = ps->c;
     check_streams(ps);
+    check_tls(ps);
     if (!ps->n_errors && c->push_retry_max < c->push_retry_min)
         errf(ps, ps->server_line, "[server] push_retry_max is shorter than push_retry_min");
     const struct kb_http_conf *h = &c->http;
@@ -749,45 +944,6 @@ int kb_config_parse(const char *path, const char *text, struct kb_config **out, 
         return -EINVAL;
     }
     *out = ps.c;
-    return 0;
-}
-
-/* Read a whole text file of at most MAX_FILE_SIZE. 0, or a negative errno
- * with a sentence in err (which always ends with a newline). */
-static int read_text(const char *path, char **out, char *err, size_t errlen)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        int e = errno;
-        snprintf(err, errlen, "%s: cannot open: %s\n", path, strerror(e));
-        return -e;
-    }
-    struct stat st;
-    if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > MAX_FILE_SIZE) {
-        fclose(f);
-        snprintf(err, errlen, "%s: not a regular file of at most 1 MiB\n", path);
-        return -EINVAL;
-    }
-    char *text = malloc((size_t)st.st_size + 1);
-    if (!text) {
-        fclose(f);
-        return -ENOMEM;
-    }
-    size_t n = fread(text, 1, (size_t)st.st_size, f);
-    int rerr = ferror(f);
-    fclose(f);
-    if (rerr) {
-        free(text);
-        snprintf(err, errlen, "%s: read error\n", path);
-        return -EIO;
-    }
-    text[n] = '\0';
-    if (strlen(text) != n) {
-        free(text);
-        snprintf(err, errlen, "%s: contains a NUL byte; is it a text file?\n", path);
-        return -EINVAL;
-    }
-    *out = text;
     return 0;
 }
 
@@ -871,6 +1027,10 @@ void kb_config_free(struct kb_config *c)
     }
     free(c->path);
     free(c->app);
+    file_free(&c->tls_cert);
+    file_free(&c->tls_key);
+    free(c->tls_cert.path);
+    free(c->tls_key.path);
     free(c->http.token);
     free(c->http.web_root);
     free(c->state_path);

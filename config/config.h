@@ -35,6 +35,16 @@ struct kb_listen_conf {
     uint16_t port;
 };
 
+/* A file the config names (the RTMPS certificate chain and its key): where
+ * it is, where the config said so, and what it held when the config was
+ * loaded, so that what was checked is what is used. */
+struct kb_conf_file {
+    char *path;     ///< "" = not set
+    int line;       ///< line of the key (0: not set)
+    char *text;     ///< contents, NULL unless needed (listen_tls set); wiped when freed
+    size_t len;
+};
+
 /* Recording container formats. */
 enum {
     KB_CONF_REC_FMP4,   ///< CMAF: init.mp4 + .m4s segments + HLS playlist
@@ -63,11 +73,19 @@ enum {
     KB_CONF_FSYNC_SEGMENT, ///< each completed segment, playlist and meta.json, before listing
 };
 
+/* silent_audio (the same values as relay/silence.h's enum kb_silence_mode). */
+enum {
+    KB_CONF_SILENCE_OFF,
+    KB_CONF_SILENCE_AUTO,
+    KB_CONF_SILENCE_ON,
+};
+
 struct kb_stream_conf {
     char *name;     ///< public name: what viewers play
     char *key;      ///< secret key: what the publisher publishes with
     int gop_cache;  ///< keep the last GOP so new players start at once
     int record;     ///< record every broadcast
+    int silent_audio; ///< KB_CONF_SILENCE_*: add silent audio to a stream without audio
     uint64_t retention_age;  ///< ms; delete recordings older than this (0 = keep)
     uint64_t retention_size; ///< bytes; keep the stream's recordings under this (0 = no limit)
     struct kb_push_conf *pushes; ///< destinations: the config's in file order, then the API's
@@ -82,6 +100,11 @@ struct kb_config {
     char *path;                 ///< file it was read from
     struct kb_listen_conf listen[KB_CONF_MAX_LISTEN];
     int n_listen;
+    struct kb_listen_conf listen_tls[KB_CONF_MAX_LISTEN]; ///< RTMPS (TLS first, then RTMP)
+    int n_listen_tls;
+    int listen_tls_line;        ///< first listen_tls line (0: none), for messages
+    struct kb_conf_file tls_cert; ///< PEM: the server's certificate, then its chain
+    struct kb_conf_file tls_key;  ///< PEM: its private key (unencrypted)
     char *app;                  ///< RTMP application name publishers and players use
     int log_level;              ///< KB_CONF_LOG_*
     uint64_t chunk_size;        ///< chunk size kebun sends with

@@ -9,21 +9,39 @@ const char *const kb__conf_type_names[] = {
     [T_STRING] = "string",     [T_UINT] = "integer",  [T_SIZE] = "size",
     [T_DURATION] = "duration", [T_BOOL] = "on/off",   [T_ENUM] = "word",
     [T_LISTEN] = "address",    [T_KEY] = "secret",     [T_PUSH] = "URL",
-    [T_ADDR] = "address",
+    [T_ADDR] = "address",      [T_FILE] = "file",
 };
 
 const char *const kb__conf_level_names[] = {"error", "warn", "info", "debug", NULL};
 static const char *const format_names[] = {"fmp4", "mpegts", NULL};
 static const char *const fsync_names[] = {"off", "segment", NULL};
+static const char *const silence_names[] = {"off", "auto", "on", NULL};
 
 #define SRV(f) offsetof(struct kb_config, f)
 #define HTTP(f) offsetof(struct kb_config, http.f)
 #define STR(f) offsetof(struct kb_stream_conf, f)
 
 const struct kb__conf_key kb__conf_keys[] = {
-    {"listen", SEC_SERVER, T_LISTEN, 1, 0, "0.0.0.0:1935", 0, 0,
+    {"listen", SEC_SERVER, T_LISTEN, 1, SRV(listen), "0.0.0.0:1935", 0, 0,
      "Address and port to accept RTMP on (`HOST:PORT`, `[V6]:PORT` or `:PORT`). Repeat the key "
      "to listen on several addresses. `kebun --listen` replaces them all."},
+    {"listen_tls", SEC_SERVER, T_LISTEN, 1, SRV(listen_tls), NULL, 0, 0,
+     "Address and port to accept RTMPS on: RTMP inside TLS 1.2 or 1.3, so the stream key "
+     "crosses the mobile network encrypted (`rtmps://HOST:PORT/APP`; 1936 is the usual port "
+     "beside 1935, 443 passes most firewalls). Same forms as `listen`; repeat the key for "
+     "several addresses. Needs `tls_cert` and `tls_key`. A plain RTMP client on this port "
+     "(or an `rtmps://` one on a `listen` port) is closed with a log line saying so. A change "
+     "needs a restart."},
+    {"tls_cert", SEC_SERVER, T_FILE, 0, SRV(tls_cert), "", 0, 4096,
+     "PEM file with the certificate `listen_tls` serves, followed by its intermediate "
+     "certificates (a `fullchain.pem`). Read at start and at every reload (SIGHUP): a renewed "
+     "certificate is served to new connections while live ones carry on; a file that cannot "
+     "be used refuses the reload and the running certificate stays. Relative paths are taken "
+     "from the directory kebun starts in."},
+    {"tls_key", SEC_SERVER, T_FILE, 0, SRV(tls_key), "", 0, 4096,
+     "PEM file with the private key of `tls_cert`, without a passphrase; a key that is not "
+     "the certificate's is an error. Keep it readable by kebun alone. Its contents never "
+     "appear in a log or an error."},
     {"app", SEC_SERVER, T_STRING, 0, SRV(app), "live", 1, 128,
      "RTMP application name: publishers push to `rtmp://HOST/APP` with their stream key, "
      "players play `rtmp://HOST/APP/NAME`. Connects to any other application are refused."},
@@ -54,7 +72,7 @@ const struct kb__conf_key kb__conf_keys[] = {
      "its network does not hold the stream half-open."},
     {"player_queue", SEC_SERVER, T_SIZE, 0, SRV(player_queue), "2M", 64 * KiB, 1 * GiB,
      "Bytes of media queued for one player (not yet taken by its socket) before it drops "
-     "media. A slow player loses the picture before the sound: video may fill half of this, "
+     "media. A slow player loses the picture before the sound: video may fill 3/4 of this, "
      "then skips to the next keyframe that fits, while audio goes on as long as it fits the "
      "whole queue (the stop line counts drops by kind). Bounds the memory a stalled player can pin: at most about "
      "twice this, since each message it holds keeps its payload and its chunked form (both "
@@ -162,6 +180,15 @@ const struct kb__conf_key kb__conf_keys[] = {
      "to a platform known to take them unannounced, such as YouTube; `off` never). A "
      "destination that cannot take the stream's codec is not published to: its state is "
      "`refused`. Repeat the key for several destinations. Optional."},
+    {"silent_audio", SEC_STREAM, T_ENUM, 0, STR(silent_audio), "auto", 0, 0,
+     "Add a silent AAC-LC track (48 kHz stereo) to a stream that has video but no audio "
+     "(a phone app with its microphone off), for platforms that refuse a stream without "
+     "audio (Facebook), the recording and players. `auto`: when the first 2 s of video "
+     "come without audio; kebun holds the stream those 2 s, once at its start, so the "
+     "silence covers the video from its first frame (a stream with audio is not held: its "
+     "first audio frame releases it). `on`: at once, from the first video frame, unless "
+     "audio came before it. `off`: never. When real audio starts later, kebun switches to it "
+     "at the next keyframe with one new sequence header, and logs it.", silence_names},
     {"record", SEC_STREAM, T_BOOL, 0, STR(record), "off", 0, 0,
      "Record every broadcast of this stream under `recordings/NAME/`."},
     {"retention_age", SEC_STREAM, T_DURATION, 0, STR(retention_age), "0", 0,

@@ -25,8 +25,8 @@ enum kb__conf_type {
     T_KEY,
     T_PUSH,
     T_ADDR,   ///< one HOST:PORT, or `off`
+    T_FILE,   ///< a path, read when the config is loaded (struct kb_conf_file)
 };
-
 
 struct kb__conf_key {
     const char *name;

@@ -433,9 +433,11 @@ void kb_conn_close(struct kb_conn *c, const char *why)
     if (ops && ops->on_closed)
         ops->on_closed(c, c->close_reason);
     uint64_t now = uv_now(c->net->loop);
+    int early = c->stage == KB_CONN_TLS || c->stage == KB_CONN_HANDSHAKE;
     kb_log(KB_LOG_INFO, c->stream[0] ? c->stream : NULL, c->peer,
-           "connection closed after %.1f s, %llu bytes in, %llu out (%s)",
-           (double)(now - c->start_ms) / 1000.0, (unsigned long long)c->bytes_in,
+           "connection closed after %.1f s%s%s, %llu bytes in, %llu out (%s)",
+           (double)(now - c->start_ms) / 1000.0, early ? " " : "",
+           early ? kb_conn_stage_name(c->stage) : "", (unsigned long long)c->bytes_in,
            (unsigned long long)c->bytes_out, c->close_reason);
     uv_read_stop((uv_stream_t *)&c->tcp);
     uv_close((uv_handle_t *)&c->tcp, on_close);
@@ -470,7 +472,7 @@ void kb_net_sweep(struct kb_net *n, uint64_t now)
     KB_LIST_EACH(l, &n->conns) {
         struct kb_conn *c = kb_container_of(l, struct kb_conn, link);
         if (c->close_after_flush && !c->closing && (int64_t)(now - c->goodbye_at) >= 0) {
-            char why[160];
+            char why[256];
             snprintf(why, sizeof(why), "%s; the peer did not take the last bytes in time",
                      c->close_reason);
             kb_conn_close(c, why);
@@ -572,6 +574,18 @@ static void feed(struct kb_conn *c, const uint8_t *p, size_t n)
         kb_conn_sync(c);
 }
 
+/* The RTMP handshake of an accepted connection (after TLS, for rtmps). */
+static int start_server_handshake(struct kb_conn *c)
+{
+    c->hs = malloc(sizeof(*c->hs));
+    if (!c->hs)
+        return -ENOMEM;
+    kb_handshake_init(c->hs, KB_HS_SERVER, (uint32_t)uv_now(c->net->loop),
+                      ((uint64_t)rand() << 32) ^ (uint64_t)rand() ^ c->id);
+    c->stage = KB_CONN_HANDSHAKE;
+    return 0;
+}
+
 static void start_client_handshake(struct kb_conn *c)
 {
     if (c->ops && c->ops->on_ready)
@@ -590,9 +604,74 @@ static void start_client_handshake(struct kb_conn *c)
         kb_conn_close(c, "out of memory");
 }
 
+/* A client that does not speak TLS to the rtmps port says so with its
+ * first byte: a TLS record starts with 0x16 (handshake). */
+static const char *not_tls(uint8_t first)
+{
+    if (first == 0x03)
+        return "TLS handshake failed: the client speaks plain RTMP to the rtmps port (its first "
+               "byte is 0x03, RTMP's version; TLS starts with 0x16)";
+    if (first == 'G' || first == 'P' || first == 'H')
+        return "TLS handshake failed: an HTTP request on the rtmps port";
+    return NULL;
+}
+
+/* A failed server handshake: OpenSSL's alert (unsupported protocol, ...)
+ * leaves with one write if the socket takes it, so the client can say why,
+ * then the connection closes. (Not while a write is in flight: tls_out is
+ * its buffer.) */
+static void tls_refuse(struct kb_conn *c, const char *why)
+{
+    kb_log(KB_LOG_WARN, NULL, c->peer, "%s", why);
+    if (!c->writing && kb_tls_take(c->tls, &c->tls_out) == 0 && c->tls_out.len > c->tls_off) {
+        uv_buf_t b = uv_buf_init((char *)c->tls_out.data + c->tls_off,
+                                 (unsigned)(c->tls_out.len - c->tls_off));
+        int r = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+        if (r > 0)
+            c->bytes_out += (size_t)r;
+    }
+    kb_conn_close(c, why);
+}
+
+/* The TLS handshake is done: the RTMP handshake follows inside it. */
+static void tls_ready(struct kb_conn *c)
+{
+    c->tls_ready = 1;
+    if (c->client) {
+        start_client_handshake(c);
+        return;
+    }
+    char how[96];
+    kb_log(KB_LOG_DEBUG, NULL, c->peer, "TLS handshake done (%s)",
+           kb_tls_describe(c->tls, how, sizeof(how)));
+    if (start_server_handshake(c) < 0)
+        kb_conn_close(c, "out of memory");
+}
+
+/* The peer left (or reset). An rtmps client that leaves between the TLS
+ * handshake and its first RTMP byte has most likely refused the
+ * certificate (ffmpeg checks it only once the handshake is over): that is
+ * worth a warning that says so. */
+static void peer_left(struct kb_conn *c, const char *why)
+{
+    if (c->client || !c->tls || c->stage != KB_CONN_HANDSHAKE || !c->hs || c->hs->have) {
+        kb_conn_close(c, why);
+        return;
+    }
+    char hinted[192];
+    snprintf(hinted, sizeof(hinted),
+             "%s right after the TLS handshake: does the client trust the certificate?", why);
+    kb_log(KB_LOG_WARN, NULL, c->peer, "%s", hinted);
+    kb_conn_close(c, hinted);
+}
+
 /* Ciphertext arrived: finish the TLS handshake or decrypt into feed(). */
 static void feed_tls(struct kb_conn *c, const uint8_t *p, size_t n)
 {
+    if (!c->client && c->bytes_in == n && not_tls(p[0])) {
+        tls_refuse(c, not_tls(p[0]));
+        return;
+    }
     if (kb_tls_feed(c->tls, p, n) < 0) {
         kb_conn_close(c, "out of memory");
         return;
@@ -600,14 +679,16 @@ static void feed_tls(struct kb_conn *c, const uint8_t *p, size_t n)
     if (!c->tls_ready) {
         int r = kb_tls_handshake(c->tls);
         if (r < 0) {
-            kb_conn_close(c, kb_tls_error(c->tls));
+            if (c->client)
+                kb_conn_close(c, kb_tls_error(c->tls));
+            else
+                tls_refuse(c, kb_tls_error(c->tls));
             return;
         }
         flush_now(c); /* handshake records to send */
         if (r == 0)
             return;
-        c->tls_ready = 1;
-        start_client_handshake(c);
+        tls_ready(c);
         if (c->closing)
             return;
     }
@@ -616,7 +697,7 @@ static void feed_tls(struct kb_conn *c, const uint8_t *p, size_t n)
         if (r == 0)
             break;
         if (r < 0) {
-            kb_conn_close(c, kb_tls_error(c->tls));
+            peer_left(c, kb_tls_error(c->tls));
             return;
         }
         feed(c, plain_buf, (size_t)r);
@@ -630,7 +711,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
     struct kb_conn *c = stream->data;
     if (nread < 0) {
-        kb_conn_close(c, nread == UV_EOF ? "peer closed" : uv_strerror((int)nread));
+        peer_left(c, nread == UV_EOF ? "peer closed" : uv_strerror((int)nread));
         return;
     }
     if (nread == 0)
@@ -729,22 +810,29 @@ struct kb_conn *kb_conn_accept(struct kb_net *n, uv_stream_t *listener, size_t s
         return NULL;
     }
     keep_alive(c);
-    c->hs = malloc(sizeof(*c->hs));
-    if (!c->hs) {
+    /* rtmps: TLS first; the RTMP handshake starts once it is done. */
+    int tls = 0;
+    for (int i = 0; i < n->n_tls_listeners && !tls; i++)
+        tls = n->tls_listeners[i] == listener;
+    if (tls) {
+        assert(n->tls); /* the server sets it before it listens */
+        c->stage = KB_CONN_TLS;
+        r = kb_tls_accept_new(&c->tls, n->tls);
+    } else {
+        r = start_server_handshake(c);
+    }
+    if (r < 0) {
         kb_log(KB_LOG_ERROR, NULL, c->peer, "connection refused (out of memory)");
         drop_unborn(c);
         return NULL;
     }
-    kb_handshake_init(c->hs, KB_HS_SERVER, (uint32_t)uv_now(n->loop),
-                      ((uint64_t)rand() << 32) ^ (uint64_t)rand() ^ c->id);
-    c->stage = KB_CONN_HANDSHAKE;
     r = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
     if (r < 0) {
         kb_log(KB_LOG_WARN, NULL, c->peer, "connection refused (%s)", uv_strerror(r));
         drop_unborn(c);
         return NULL;
     }
-    kb_log(KB_LOG_DEBUG, NULL, c->peer, "connection accepted");
+    kb_log(KB_LOG_DEBUG, NULL, c->peer, "connection accepted%s", tls ? " (rtmps)" : "");
     return c;
 }
 
@@ -811,6 +899,18 @@ int kb_net_init(struct kb_net *n, uv_loop_t *loop, const struct kb_config *conf)
     n->loop = loop;
     n->conf = conf;
     return kb_flusher_init(&n->flush, loop, conf->flush_interval, conn_flush);
+}
+
+void kb_net_tls_listener(struct kb_net *n, const uv_stream_t *listener)
+{
+    assert(n->n_tls_listeners < KB_CONF_MAX_LISTEN);
+    n->tls_listeners[n->n_tls_listeners++] = listener;
+}
+
+void kb_net_set_tls(struct kb_net *n, struct kb_tls_server *tls)
+{
+    kb_tls_server_free(n->tls);
+    n->tls = tls;
 }
 
 void kb_net_close(struct kb_net *n)

@@ -14,6 +14,12 @@
  * when the flusher says so: at once for replies and video, at the flush
  * tick for audio alone (relay/flush.h).
  *
+ * rtmps: a client connection (push output) is handed its TLS state; an
+ * accepted one gets it from its listener, when the server marked that
+ * listener as TLS (kb_net_tls_listener). Either way the TLS handshake runs
+ * first, then the RTMP handshake inside it, and the role sees nothing
+ * different.
+ *
  * Memory: a connection is allocated with room for its role's state after
  * it (kb_conn_accept's `size`), and all of it is released only in the
  * handle's close callback, so a role may look at c->closing after any call
@@ -34,6 +40,7 @@
 
 struct kb_conn;
 struct kb_tls;
+struct kb_tls_server;
 
 /* What a role hears. Any of them may be NULL. Once on_closed ran, or the
  * role let go with kb_conn_disown, no callback follows. */
@@ -62,6 +69,10 @@ struct kb_net {
     uint64_t n_conns;
     uint64_t next_id;
     int closing;
+    /* rtmps ingest */
+    struct kb_tls_server *tls;    ///< context for new TLS connections (owned), NULL without
+    const uv_stream_t *tls_listeners[KB_CONF_MAX_LISTEN]; ///< listeners that speak TLS first
+    int n_tls_listeners;
 };
 
 /* How far a connection got. */
@@ -103,7 +114,7 @@ struct kb_conn {
     uint64_t goodbye_at;          ///< close_after_flush: loop time to give up waiting (0 = none)
     int close_after_flush;        ///< close once the queue drained
     int closing;
-    char close_reason[96];
+    char close_reason[192];
 
     /* rtmps */
     uv_connect_t conn_req;
@@ -119,6 +130,11 @@ int kb_net_init(struct kb_net *n, uv_loop_t *loop, const struct kb_config *conf)
 /* Shutdown: flush what is queued, close every connection, close the
  * flusher. The loop then runs dry. */
 void kb_net_close(struct kb_net *n);
+/* Connections accepted on `listener` speak TLS first. */
+void kb_net_tls_listener(struct kb_net *n, const uv_stream_t *listener);
+/* The server context for TLS connections accepted from now on (NULL: none):
+ * taken; the previous one is let go, and connections that use it keep it. */
+void kb_net_set_tls(struct kb_net *n, struct kb_tls_server *tls);
 /* Once a second: connections whose goodbye (close_after_flush) takes too
  * long are closed. */
 void kb_net_sweep(struct kb_net *n, uint64_t now);

@@ -324,7 +324,9 @@ static void go_live(struct kb_output *o)
     o->have_base = 0;
     kb_gate_start(&o->gate); /* drop counts go on across connections */
     olog(o, KB_LOG_INFO, "live");
+    o->catching_up = 1;
     kb_stream_catch_up(o->stream, &o->sink);
+    o->catching_up = 0;
 }
 
 static void hang_up(struct kb_output *o, enum kb_output_state next, const char *why);
@@ -554,7 +556,10 @@ static void send_msg(struct kb_output *o, struct kb_msg *m)
     if (!o->c)
         return;
     unsigned ev;
-    if (!kb_gate_admit(&o->gate, m, kb_conn_queued(o->c), o->srv->conf->push_queue, &ev)) {
+    /* The cached GOP a new connection is handed is pinned by the cache
+     * anyway, so it does not count against the queue (as for players). */
+    uint64_t limit = o->catching_up ? UINT64_MAX : o->srv->conf->push_queue;
+    if (!kb_gate_admit(&o->gate, m, kb_conn_queued(o->c), limit, &ev)) {
         if (ev & (KB_GATE_EV_SKIP | KB_GATE_EV_AUDIO_SKIP))
             olog(o, KB_LOG_WARN, "platform too slow, %s (push_queue reached)",
                  kb_gate_skip_what(&o->gate, ev));

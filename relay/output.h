@@ -60,6 +60,7 @@ struct kb_output {
 
     /* Media. */
     struct kb_gate gate;           ///< what the platform's queue (push_queue) admits
+    int catching_up;               ///< being handed the cached GOP (pinned by the cache: not counted)
     int have_base;
     uint32_t ts_base;              ///< stream time of this connection's timestamp 0
     uint32_t attempt;              ///< consecutive failures

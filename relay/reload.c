@@ -2,8 +2,11 @@
  * nothing that did not: a destination added or removed starts or stops
  * alone (the others keep their connections); streams may be added, removed
  * when idle, or get a new key; server settings apply to what happens next
- * (new sessions, the next retry). Listen addresses need a restart. A config
- * with errors is refused whole and the running one stays. */
+ * (new sessions, the next retry). Listen addresses need a restart. The
+ * RTMPS certificate and key are read again: new TLS connections get the
+ * renewed pair, live ones keep the context they started with. A config
+ * with errors (a certificate that cannot be used among them) is refused
+ * whole and the running one stays. */
 #include <string.h>
 
 #include "log.h"
@@ -13,15 +16,22 @@
 #include "session.h"
 #include "tls.h"
 
-static int listen_same(const struct kb_config *a, const struct kb_config *b)
+static int addrs_same(const struct kb_listen_conf *a, int na, const struct kb_listen_conf *b,
+                      int nb)
 {
-    if (a->n_listen != b->n_listen)
+    if (na != nb)
         return 0;
-    for (int i = 0; i < a->n_listen; i++)
-        if (strcmp(a->listen[i].host, b->listen[i].host) != 0 ||
-            a->listen[i].port != b->listen[i].port)
+    for (int i = 0; i < na; i++)
+        if (strcmp(a[i].host, b[i].host) != 0 || a[i].port != b[i].port)
             return 0;
     return 1;
+}
+
+static void refuse(char *err)
+{
+    kb_log(KB_LOG_ERROR, NULL, NULL, "reload refused, keeping the running config:");
+    for (char *line = strtok(err, "\n"); line; line = strtok(NULL, "\n"))
+        kb_log(KB_LOG_ERROR, NULL, NULL, "  %s", line);
 }
 
 static void sync_outputs(struct kb_server *srv, struct kb_stream *st,
@@ -65,16 +75,27 @@ void kb_server_reload(struct kb_server *srv)
     char err[4096];
     const char *path = srv->conf->path;
     if (kb_config_load(path, &next, err, sizeof(err)) < 0) {
-        kb_log(KB_LOG_ERROR, NULL, NULL, "reload refused, keeping the running config:");
-        for (char *line = strtok(err, "\n"); line; line = strtok(NULL, "\n"))
-            kb_log(KB_LOG_ERROR, NULL, NULL, "  %s", line);
+        refuse(err);
+        return;
+    }
+    /* A renewed certificate: the last thing that may refuse the reload. */
+    if (next->n_listen_tls && kb__server_tls_load(srv, next, "reloaded", err, sizeof(err)) < 0) {
+        refuse(err);
+        kb_config_free(next);
         return;
     }
     /* Listening sockets stay as they are (and --listen keeps winning). */
-    if (!listen_same(srv->conf, next) && !srv->listen_overridden)
+    const struct kb_config *cur = srv->conf;
+    if (!addrs_same(cur->listen, cur->n_listen, next->listen, next->n_listen) &&
+        !srv->listen_overridden)
         kb_log(KB_LOG_WARN, NULL, NULL, "listen addresses changed: restart kebun to apply");
-    memcpy(next->listen, srv->conf->listen, sizeof(next->listen));
-    next->n_listen = srv->conf->n_listen;
+    if (!addrs_same(cur->listen_tls, cur->n_listen_tls, next->listen_tls, next->n_listen_tls))
+        kb_log(KB_LOG_WARN, NULL, NULL, "listen_tls addresses changed: restart kebun to apply%s",
+               next->n_listen_tls ? "" : " (the running certificate stays)");
+    memcpy(next->listen, cur->listen, sizeof(next->listen));
+    next->n_listen = cur->n_listen;
+    memcpy(next->listen_tls, cur->listen_tls, sizeof(next->listen_tls));
+    next->n_listen_tls = cur->n_listen_tls;
     /* Players share each message's chunked bytes, built at one chunk size. */
     if (next->chunk_size != srv->conf->chunk_size) {
         kb_log(KB_LOG_WARN, NULL, NULL, "chunk_size changed: restart kebun to apply");

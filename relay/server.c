@@ -5,6 +5,9 @@
 #include <systemd/sd-daemon.h>
 #include <time.h>
 
+#include <libavutil/error.h>
+
+#include "aacsilence.h"
 #include "flvsink.h"
 #include "kb_version.h"
 #include "log.h"
@@ -138,6 +141,12 @@ static void on_signal(uv_signal_t *h, int signum)
     kb_server_stop(srv);
 }
 
+static void addr_text(const struct kb_listen_conf *l, char *buf, size_t n)
+{
+    int v6 = strchr(l->host, ':') != NULL;
+    snprintf(buf, n, "%s%s%s:%u", v6 ? "[" : "", l->host, v6 ? "]" : "", l->port);
+}
+
 static int listen_one(struct kb_server *srv, const struct kb_listen_conf *l)
 {
     union {
@@ -173,6 +182,12 @@ int kb_server_start(struct kb_server *srv, uv_loop_t *loop, struct kb_config *co
     int r = kb_hub_init(&srv->hub, conf, arm_grace, srv);
     if (r < 0)
         return r;
+    r = kb_silent_aac_make(&srv->silent_aac);
+    if (r == 0)
+        kb_hub_set_silence(&srv->hub, &srv->silent_aac);
+    else
+        kb_log(KB_LOG_WARN, NULL, NULL, "silent_audio does nothing: no AAC encoder (%s)",
+               av_err2str(r));
     r = kb_net_init(&srv->net, loop, conf);
     if (r < 0)
         return r;
@@ -188,19 +203,33 @@ int kb_server_start(struct kb_server *srv, uv_loop_t *loop, struct kb_config *co
         uv_signal_start(&srv->signals[i], on_signal, signums[i]);
     }
 
-    for (int i = 0; i < conf->n_listen; i++) {
-        const struct kb_listen_conf *l = &conf->listen[i];
+    /* RTMPS: the certificate and key are parsed once, before any port
+     * opens; a pair that cannot be used stops the start like any other
+     * config error. */
+    char err[2048];
+    if (conf->n_listen_tls &&
+        (r = kb__server_tls_load(srv, conf, "loaded", err, sizeof(err))) < 0) {
+        kb_log_lines(KB_LOG_ERROR, err);
+        kb_log(KB_LOG_ERROR, NULL, NULL, "kebun cannot start: the RTMPS certificate is not usable");
+        kb_server_stop(srv);
+        return r;
+    }
+    int n_plain = conf->n_listen, n_all = conf->n_listen + conf->n_listen_tls;
+    for (int i = 0; i < n_all; i++) {
+        int tls = i >= n_plain;
+        const struct kb_listen_conf *l = tls ? &conf->listen_tls[i - n_plain] : &conf->listen[i];
+        char addr[80];
+        addr_text(l, addr, sizeof(addr));
         r = listen_one(srv, l);
         if (r < 0) {
-            kb_log(KB_LOG_ERROR, NULL, NULL, "cannot listen on %s%s%s:%u: %s",
-                   strchr(l->host, ':') ? "[" : "", l->host, strchr(l->host, ':') ? "]" : "",
-                   l->port, uv_strerror(r));
+            kb_log(KB_LOG_ERROR, NULL, NULL, "cannot listen on %s: %s", addr, uv_strerror(r));
             kb_server_stop(srv);
             return r;
         }
-        kb_log(KB_LOG_INFO, NULL, NULL, "listening for RTMP on %s%s%s:%u",
-               strchr(l->host, ':') ? "[" : "", l->host, strchr(l->host, ':') ? "]" : "",
-               l->port);
+        if (tls)
+            kb_net_tls_listener(&srv->net,
+                                (uv_stream_t *)&srv->listeners[srv->n_listeners - 1]);
+        kb_log(KB_LOG_INFO, NULL, NULL, "listening for %s on %s", tls ? "RTMPS" : "RTMP", addr);
     }
     r = kb_outputs_start(srv);
     if (r < 0) {
@@ -220,6 +249,21 @@ int kb_server_start(struct kb_server *srv, uv_loop_t *loop, struct kb_config *co
     /* Under systemd (Type=notify) the service is up once kebun listens. */
     sd_notifyf(0, "READY=1\nSTATUS=%d stream(s), listening on %d address(es)",
                conf->n_streams, srv->n_listeners);
+    return 0;
+}
+
+int kb__server_tls_load(struct kb_server *srv, const struct kb_config *conf, const char *how,
+                        char *err, size_t errlen)
+{
+    struct kb_tls_server *tls;
+    int r = kb_tls_server_new(&tls, conf, err, errlen);
+    if (r < 0)
+        return r;
+    kb_log(KB_LOG_INFO, NULL, NULL, "RTMPS certificate %s from %s (%s)", how,
+           conf->tls_cert.path, kb_tls_server_about(tls));
+    if (kb_tls_server_warning(tls))
+        kb_log(KB_LOG_WARN, NULL, NULL, "RTMPS: %s", kb_tls_server_warning(tls));
+    kb_net_set_tls(&srv->net, tls);
     return 0;
 }
 
@@ -301,6 +345,7 @@ void kb_server_free(struct kb_server *srv)
         kb_bridge_destroy(&srv->bridge);
     srv->http_on = 0;
     kb_tls_forget_contexts();
+    kb_net_set_tls(&srv->net, NULL);
     kb_hub_free(&srv->hub);
     kb_config_free(srv->conf);
     srv->conf = NULL;

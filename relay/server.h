@@ -30,8 +30,9 @@ struct kb_server {
     struct kb_config *conf;         ///< owned
     struct kb_net net;              ///< every connection, and when their bytes are written
     struct kb_hub hub;
+    struct kb_silent_aac silent_aac; ///< silent_audio's bytes, made once at start
     uv_timer_t grace_timer;         ///< ends broadcasts whose grace period is over
-    uv_tcp_t listeners[KB_CONF_MAX_LISTEN];
+    uv_tcp_t listeners[2 * KB_CONF_MAX_LISTEN]; ///< listen, then listen_tls
     int n_listeners;
     uv_timer_t sweep;               ///< timeouts, once a second
     uv_signal_t signals[KB_SERVER_SIGNALS]; ///< SIGINT, SIGTERM, SIGHUP, SIGUSR1
@@ -62,6 +63,12 @@ void kb_server_free(struct kb_server *srv);
 void kb_server_reload(struct kb_server *srv);
 /* SIGUSR1: log the state of every stream and push destination. */
 void kb_server_log_status(struct kb_server *srv);
+/* Parse the config's RTMPS certificate and key into the context new TLS
+ * connections use, and log what it serves (`how`: "loaded", "reloaded").
+ * On error keeps the running context, writes "FILE:LINE: ..." lines into
+ * err and returns a negative errno. */
+int kb__server_tls_load(struct kb_server *srv, const struct kb_config *conf, const char *how,
+                        char *err, size_t errlen);
 /* Build and post a snapshot for the HTTP side now (status.c). */
 void kb__status_post(struct kb_server *srv);
 

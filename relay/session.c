@@ -56,6 +56,42 @@ void kb__session_end_role(struct kb_session *s, const char *why)
 
 static int on_message(struct kb_conn *c, struct kb_msg *m);
 
+/* What silent audio did with the stream (relay/silence.h). */
+static void log_silence(struct kb_session *s, struct kb_silence *sil)
+{
+    const char *name = s->stream->name, *peer = s->conn.peer;
+    if (sil->events & KB_SILENCE_EV_ON) {
+        if (sil->held_ms)
+            kb_log(KB_LOG_INFO, name, peer,
+                   "silent audio: no audio in the first %.1f s of video, adding silent AAC "
+                   "(%d Hz stereo) from the first video frame (silent_audio auto)",
+                   (double)sil->held_ms / 1000.0, sil->aac->rate);
+        else
+            kb_log(KB_LOG_INFO, name, peer,
+                   "silent audio: adding silent AAC (%d Hz stereo) from the first video frame "
+                   "(%s)",
+                   sil->aac->rate,
+                   sil->mode == KB_SILENCE_ON ? "silent_audio on" : "it had silence before");
+    }
+    if (sil->events & KB_SILENCE_EV_WAITING)
+        kb_log(KB_LOG_INFO, name, peer,
+               "silent audio: the publisher's audio began; switching to it at the next keyframe");
+    if (sil->events & KB_SILENCE_EV_SWITCH)
+        kb_log(KB_LOG_INFO, name, peer,
+               "silent audio: switched to the publisher's audio at a keyframe, after %llu silent "
+               "frames", (unsigned long long)sil->frames);
+    sil->events = 0;
+}
+
+static int publish_msg(struct kb_session *s, struct kb_msg *m)
+{
+    struct kb_stream *st = s->stream;
+    int err = kb_stream_push(st, m);
+    if (st->silence.events)
+        log_silence(s, &st->silence);
+    return err;
+}
+
 /* Aggregate messages pack several FLV tags in one message; split them and
  * handle each as if it had arrived alone. */
 static int on_aggregate(struct kb_session *s, const struct kb_msg *m)
@@ -108,7 +144,7 @@ static int on_message(struct kb_conn *c, struct kb_msg *m)
     case KB_MSG_VIDEO:
     case KB_MSG_DATA_AMF0:
         if (publishing)
-            return kb_stream_push(s->stream, m); /* takes the reference */
+            return publish_msg(s, m); /* takes the reference */
         break;
     case KB_MSG_AGGREGATE:
         if (publishing)

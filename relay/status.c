@@ -69,6 +69,7 @@ static void media(struct kb_status_stream *o, const struct kb_stream *st)
         snprintf(o->acodec, sizeof(o->acodec), "%s", kb_flv_codec_name(st->audio_hdr->codec, 0));
         o->sample_rate = a.sample_rate;
         o->channels = a.channels;
+        o->silent = kb_silence_active(&st->silence);
     }
 }
 

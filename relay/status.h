@@ -55,6 +55,7 @@ struct kb_status_stream {
     int width, height;      ///< from the video sequence header (0: unknown)
     double fps;             ///< from the sequence header or the metadata (0: unknown)
     int sample_rate, channels;
+    int silent;             ///< the audio is kebun's silence (silent_audio)
     uint64_t bitrate_in;    ///< bits/s over the last seconds
     uint64_t bytes_in;      ///< received over kebun's run
     uint32_t players;       ///< RTMP players and HTTP-FLV viewers

@@ -26,6 +26,7 @@ int kb_stream_apply(struct kb_stream *st, const struct kb_config *conf,
         st->key = key;
     }
     st->gop_cache = sc->gop_cache;
+    kb_silence_set_mode(&st->silence, (enum kb_silence_mode)sc->silent_audio);
     st->gop_cache_max = conf->gop_cache_max;
     st->grace_ms = conf->grace;
     return 0;
@@ -38,6 +39,7 @@ struct kb_stream *kb_hub_add(struct kb_hub *hub, const struct kb_config *conf,
     if (!st)
         return NULL;
     st->name = strdup(sc->name);
+    kb_silence_init(&st->silence, (enum kb_silence_mode)sc->silent_audio, hub->silent_aac);
     if (!st->name || kb_stream_apply(st, conf, sc) < 0) {
         free(st->name);
         free(st);
@@ -63,6 +65,13 @@ int kb_hub_init(struct kb_hub *hub, const struct kb_config *conf,
         if (!kb_hub_add(hub, conf, sc))
             return -ENOMEM;
     return 0;
+}
+
+void kb_hub_set_silence(struct kb_hub *hub, const struct kb_silent_aac *aac)
+{
+    hub->silent_aac = aac;
+    for (struct kb_stream *st = hub->streams; st; st = st->next)
+        st->silence.aac = aac;
 }
 
 static void gop_clear(struct kb_stream *st)
@@ -95,6 +104,7 @@ static void stream_free(struct kb_stream *st)
     KB_LIST_EACH(l, &st->sinks)
         kb_stream_detach(kb_container_of(l, struct kb_sink, link));
     caches_clear(st);
+    kb_silence_free(&st->silence);
     free(st->gop);
     free(st->name);
     if (st->key)
@@ -240,6 +250,7 @@ void kb_stream_publish(struct kb_stream *st, struct kb_session *publisher, uint6
     caches_clear(st);
     st->has_video = 0;
     st->ts_started = 0;
+    kb_silence_session(&st->silence, resumed);
     st->msgs_in = st->bytes_in = 0;
     st->publish_start_ms = now_ms;
     tell_sinks(st, EV_PUBLISH, resumed);
@@ -254,9 +265,14 @@ static void end_broadcast(struct kb_stream *st)
     tell_sinks(st, EV_END, 0);
 }
 
+static int hand_out(void *ud, struct kb_msg *m);
+
 void kb_stream_unpublish(struct kb_stream *st, uint64_t now_ms)
 {
     assert(st->bcast == KB_BC_LIVE);
+    /* What silent audio held while it waited for audio goes out first (a
+     * message that cannot be handed out is lost with the publisher). */
+    kb_silence_flush(&st->silence, hand_out, st);
     st->publisher = NULL;
     caches_clear(st);
     st->ts_started = 0;
@@ -436,6 +452,13 @@ int kb_stream_push(struct kb_stream *st, struct kb_msg *m)
     st->msgs_in++;
     st->bytes_in += m->len;
     st->total_in += m->len;
+    return kb_silence_push(&st->silence, m, hand_out, st);
+}
+
+/* A message on the stream's timeline goes to the caches and the sinks. */
+static int hand_out(void *ud, struct kb_msg *m)
+{
+    struct kb_stream *st = ud;
     /* Built once here, every player sends the very same bytes. */
     if (st->n_wire && kb_msg_wire(m, st->hub->chunk_size, PLAY_MSID) < 0) {
         kb_msg_unref(m);

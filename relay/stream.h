@@ -32,6 +32,7 @@
 #include "list.h"
 #include "relay/rtmp/caps.h"
 #include "relay/rtmp/msg.h"
+#include "silence.h"
 
 struct kb_stream;
 struct kb_session;
@@ -120,6 +121,7 @@ struct kb_stream {
     uint64_t gop_bytes;
     int gop_valid;                ///< gop starts at a keyframe and fit the bounds
     int has_video;                ///< this publish session sent video
+    struct kb_silence silence;    ///< silent audio for a stream without (silence.h)
 
     /* Timeline: out = in + ts_offset (mod 2^32), clamped to stay >= ts_floor. */
     int ts_started;               ///< the session's first message has been seen
@@ -143,6 +145,7 @@ struct kb_hub {
     struct kb_stream *streams;
     uint32_t chunk_size;          ///< chunk size of the players' shared wire form
     int closing;                  ///< shutting down: broadcasts end without grace
+    const struct kb_silent_aac *silent_aac; ///< the silence's bytes, or NULL (none added)
     /* Asks the owner to call kb_hub_expire() at loop time `at` (or earlier). */
     void (*arm)(void *ud, uint64_t at);
     void *arm_ud;
@@ -151,6 +154,9 @@ struct kb_hub {
 /* Build the hub from the config's [stream] sections. 0 or -ENOMEM. */
 int kb_hub_init(struct kb_hub *hub, const struct kb_config *conf,
                 void (*arm)(void *ud, uint64_t at), void *arm_ud);
+/* Silent audio's bytes (made once by the owner; NULL: silent_audio does
+ * nothing). For the streams there are and those added later. */
+void kb_hub_set_silence(struct kb_hub *hub, const struct kb_silent_aac *aac);
 /* Add a stream for a [stream] section (at start or on reload). */
 struct kb_stream *kb_hub_add(struct kb_hub *hub, const struct kb_config *conf,
                              const struct kb_stream_conf *sc);
@@ -178,7 +184,8 @@ void kb_stream_publish(struct kb_stream *st, struct kb_session *publisher, uint6
 void kb_stream_unpublish(struct kb_stream *st, uint64_t now_ms);
 /* A message from the publisher (the stream takes ownership of the
  * reference). Returns 0, or -ENOMEM when the players' wire form could not
- * be built (the message is then not handed out). */
+ * be built (the message is then not handed out). What silent audio did is
+ * in st->silence.events for the caller to log (and clear). */
 int kb_stream_push(struct kb_stream *st, struct kb_msg *m);
 
 void kb_stream_attach(struct kb_stream *st, struct kb_sink *sink);

@@ -142,6 +142,7 @@ static cJSON *stream_json(const struct kb_status_stream *s, int public)
         cJSON *a = cJSON_AddObjectToObject(o, "audio");
         if (a) {
             cJSON_AddStringToObject(a, "codec", s->acodec);
+            cJSON_AddBoolToObject(a, "silent", s->silent);
             if (s->sample_rate > 0) {
                 cJSON_AddNumberToObject(a, "sample_rate", s->sample_rate);
                 cJSON_AddNumberToObject(a, "channels", s->channels);

@@ -76,7 +76,8 @@ static int fits(uint64_t queued, uint32_t len, uint64_t limit)
     return queued <= limit && len <= limit - queued;
 }
 
-/* keep_audio, once the stream has video: video within half the queue,
+/* keep_audio, once the stream has video: video within 3/4 of the queue (a
+ * frame larger than that, when the queue is down to its last quarter),
  * skipping to a keyframe past it; audio within the whole queue. */
 static int admit_apart(struct kb_gate *g, const struct kb_msg *m, uint64_t queued,
                        uint64_t limit, unsigned *ev)
@@ -98,7 +99,8 @@ static int admit_apart(struct kb_gate *g, const struct kb_msg *m, uint64_t queue
         return ok;
     }
     /* Video, and data (cue points and the like) with it. */
-    int ok = fits(queued, m->len, limit / 2);
+    int ok = fits(queued, m->len, limit - limit / 4) ||
+             (queued <= limit / 4 && fits(queued, m->len, limit));
     if (g->state != KB_GATE_OPEN) {
         if (!ok || !starts_here(g, m)) {
             if (g->state == KB_GATE_SKIP)

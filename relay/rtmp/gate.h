@@ -15,7 +15,8 @@
  *
  * A gate that keeps audio (players and platforms, where a listener on a
  * weak link would rather lose the picture than the sound; nginx-rtmp does
- * the same) drops video first: video may fill only half of the queue, and
+ * much the same) drops video first: video may fill only 3/4 of the queue
+ * (the rest is kept for audio), and
  * past that it skips to a keyframe that fits, while audio goes on as long
  * as it fits the whole queue; only audio that does not fit is dropped too.
  * The recorder's gate keeps the plain rule: one skip for both, so that a

@@ -272,7 +272,9 @@ def unpublish_replies(kb, pub, pub_msid, player, play_msid):
 
 def main():
     started = time.monotonic()
-    kb = t.Kebun(server_extra="grace = 0")
+    # The raw publisher here sends video alone: no silent audio in what the
+    # players are checked against.
+    kb = t.Kebun(server_extra="grace = 0", stream_extra={"demo": "silent_audio = off"})
     connect_replies(kb)
     pub, pub_msid = publish_replies(kb)
     player, play_msid = play_replies(kb, pub, pub_msid)

@@ -2,7 +2,7 @@
 """A slow player, and a slow platform, keep their sound.
 
 A viewer on a weak link whose queue fills loses video first: video may fill
-half of player_queue and then skips to a keyframe that fits, while every
+3/4 of player_queue and then skips to a keyframe that fits, while every
 audio frame goes on as long as the audio fits. The same for a push
 destination and push_queue. The drops are counted by kind.
 

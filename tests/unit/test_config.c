@@ -912,6 +912,218 @@ static int test_load_errors(void)
 }
 
 /* A small error buffer is filled, terminated and never overrun. */
+/* ---- rtmps: listen_tls, tls_cert, tls_key -------------------------------- */
+
+/* What the parser checks is text only (OpenSSL, in the relay, decodes), so
+ * stand-ins with the right armour do. The key holds a marker that must
+ * never appear in an error. */
+#define PEM_CERT "-----BEGIN CERTIFICATE-----\nMIIBzTCCAXOgAwIBAgIU\n-----END CERTIFICATE-----\n"
+#define KEY_MARK "SeCrEtKeYmAtErIaL"
+#define PEM_KEY "-----BEGIN PRIVATE KEY-----\nMIGH" KEY_MARK "\n-----END PRIVATE KEY-----\n"
+
+struct tls_files {
+    char dir[64];
+    char cert[128], key[128], rsa[128], enc[128], legacy_enc[128], der[128], junk[128];
+    char secret_junk[128], missing[128];
+};
+
+static int tls_files_make(struct tls_files *f)
+{
+    snprintf(f->dir, sizeof(f->dir), "/tmp/kb-test-tls-XXXXXX");
+    ASSERT_NOT_NULL(mkdtemp(f->dir));
+#define MK(field, name, text, len)                                                               \
+    snprintf(f->field, sizeof(f->field), "%s/" name, f->dir);                                     \
+    ASSERT_OK(write_file(f->field, text, len))
+    MK(cert, "cert.pem", PEM_CERT PEM_CERT, strlen(PEM_CERT PEM_CERT));
+    MK(key, "key.pem", PEM_KEY, strlen(PEM_KEY));
+    static const char rsa[] = "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE "
+                              "KEY-----\n";
+    MK(rsa, "rsa.pem", rsa, strlen(rsa));
+    static const char enc[] = "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIF" KEY_MARK
+                              "\n-----END ENCRYPTED PRIVATE KEY-----\n";
+    MK(enc, "enc.pem", enc, strlen(enc));
+    static const char legacy[] = "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n"
+                                 "DEK-Info: AES-256-CBC,00\n\n" KEY_MARK
+                                 "\n-----END RSA PRIVATE KEY-----\n";
+    MK(legacy_enc, "legacy.pem", legacy, strlen(legacy));
+    static const char der[] = "\x30\x82\x01\xcd\x00\x01" KEY_MARK;
+    MK(der, "cert.der", der, sizeof(der) - 1);
+    MK(junk, "junk.pem", "hello\n", 6);
+    static const char secret_junk[] = KEY_MARK "-----BEGIN PUBLIC KEY-----\n" KEY_MARK "\n";
+    MK(secret_junk, "secret.pem", secret_junk, strlen(secret_junk));
+#undef MK
+    snprintf(f->missing, sizeof(f->missing), "%s/missing.pem", f->dir);
+    return 0;
+}
+
+static void tls_files_remove(const struct tls_files *f)
+{
+    const char *const all[] = {f->cert, f->key,  f->rsa,         f->enc,
+                               f->der,  f->junk, f->secret_junk, f->legacy_enc};
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+        unlink(all[i]);
+    rmdir(f->dir);
+}
+
+static int test_tls_keys(void)
+{
+    struct tls_files f;
+    ASSERT_OK(tls_files_make(&f));
+    char text[2048];
+
+    /* None by default. */
+    ASSERT_OK(parse_ok(STREAM_A));
+    ASSERT_EQ(cfg->n_listen_tls, 0);
+    ASSERT_STR_EQ(cfg->tls_cert.path, "");
+    ASSERT_STR_EQ(cfg->tls_key.path, "");
+    ASSERT_NULL(cfg->tls_cert.text);
+    ASSERT_NULL(cfg->tls_key.text);
+
+    /* Two addresses, the chain and the key read with the config. */
+    snprintf(text, sizeof(text),
+             "[server]\nlisten = 127.0.0.1:1935\nlisten_tls = 127.0.0.1:1936\n"
+             "listen_tls = [::1]:443\ntls_cert = %s\ntls_key = \"%s\"\n" STREAM_A,
+             f.cert, f.key);
+    ASSERT_OK(parse_ok(text));
+    ASSERT_EQ(cfg->n_listen, 1);
+    ASSERT_EQ(cfg->n_listen_tls, 2);
+    ASSERT_STR_EQ(cfg->listen_tls[0].host, "127.0.0.1");
+    ASSERT_EQ(cfg->listen_tls[0].port, 1936);
+    ASSERT_STR_EQ(cfg->listen_tls[1].host, "::1");
+    ASSERT_EQ(cfg->listen_tls[1].port, 443);
+    ASSERT_EQ(cfg->listen_tls_line, 3);
+    ASSERT_STR_EQ(cfg->tls_cert.path, f.cert);
+    ASSERT_EQ(cfg->tls_cert.line, 5);
+    ASSERT_EQ(cfg->tls_key.line, 6);
+    ASSERT_NOT_NULL(cfg->tls_cert.text);
+    ASSERT_EQ(cfg->tls_cert.len, strlen(PEM_CERT PEM_CERT));
+    ASSERT_STR_EQ(cfg->tls_cert.text, PEM_CERT PEM_CERT);
+    ASSERT_STR_EQ(cfg->tls_key.text, PEM_KEY);
+    ASSERT_NULL(cfg->notes);
+    /* listen_tls alone keeps the default plain address; the older key
+     * armour (RSA PRIVATE KEY) and one file holding both are fine. */
+    snprintf(text, sizeof(text), "[server]\nlisten_tls = :1936\ntls_cert = %s\ntls_key = %s\n",
+             f.cert, f.rsa);
+    ASSERT_OK(parse_ok(text));
+    ASSERT_EQ(cfg->n_listen, 1);
+    ASSERT_EQ(cfg->listen[0].port, 1935);
+    ASSERT_STR_EQ(cfg->listen_tls[0].host, "0.0.0.0");
+
+    /* listen_tls needs both files: one error each, on its line. */
+    ASSERT_OK(expect_error("[server]\nlog_level = info\nlisten_tls = 127.0.0.1:1936\n", 3, 2,
+                           "[server] listen_tls needs tls_cert", NULL));
+    ASSERT_STR_HAS(err, "t.conf:3: [server] listen_tls needs tls_key");
+    snprintf(text, sizeof(text), "[server]\ntls_key = %s\nlisten_tls = :1936\n", f.key);
+    ASSERT_OK(expect_error(text, 3, 1, "listen_tls needs tls_cert", NULL));
+
+    /* The files: missing, not PEM, the wrong kind, encrypted. */
+    static const struct {
+        int key; ///< the bad file is tls_key (else tls_cert)
+        size_t which;
+        const char *want;
+    } bad[] = {
+        {0, offsetof(struct tls_files, missing), "cannot open: No such file or directory"},
+        {1, offsetof(struct tls_files, missing), "cannot open: No such file or directory"},
+        {0, offsetof(struct tls_files, junk), "holds no PEM certificate"},
+        {0, offsetof(struct tls_files, key), "holds no PEM certificate"},
+        {0, offsetof(struct tls_files, der), "is not PEM text"},
+        {0, offsetof(struct tls_files, dir), "not a regular file"},
+        {1, offsetof(struct tls_files, cert), "holds no PEM private key"},
+        {1, offsetof(struct tls_files, junk), "holds no PEM private key"},
+        {1, offsetof(struct tls_files, secret_junk), "holds no PEM private key"},
+        {1, offsetof(struct tls_files, der), "is not PEM text"},
+        {1, offsetof(struct tls_files, enc), "is encrypted with a passphrase"},
+        {1, offsetof(struct tls_files, legacy_enc), "is encrypted with a passphrase"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        const char *path = (const char *)&f + bad[i].which;
+        snprintf(text, sizeof(text),
+                 "[server]\nlisten_tls = 127.0.0.1:1936\ntls_cert = %s\ntls_key = %s\n" STREAM_A,
+                 bad[i].key ? f.cert : path, bad[i].key ? path : f.key);
+        char name[64], where[160];
+        snprintf(name, sizeof(name), "[server] %s: ", bad[i].key ? "tls_key" : "tls_cert");
+        snprintf(where, sizeof(where), "%s%s", name, path);
+        if (expect_error(text, bad[i].key ? 4 : 3, 1, where, bad[i].want, NULL)) {
+            fprintf(stderr, "... case %zu\n", i);
+            return 1;
+        }
+        /* Whatever the file held, the error shows none of it. */
+        ASSERT_STR_LACKS(err, KEY_MARK);
+        ASSERT_STR_LACKS(err, "MIIB");
+    }
+
+    /* A port speaks RTMP or RTMPS, not both. */
+    snprintf(text, sizeof(text),
+             "[server]\nlisten = 0.0.0.0:1935\nlisten_tls = 127.0.0.1:1936\n"
+             "listen_tls = 127.0.0.1:1935\ntls_cert = %s\ntls_key = %s\n",
+             f.cert, f.key);
+    ASSERT_OK(expect_error(text, 3, 1, "[server] listen_tls: 127.0.0.1:1935 is also a plain RTMP",
+                           NULL));
+    snprintf(text, sizeof(text), "[server]\nlisten_tls = 0.0.0.0:1935\ntls_cert = %s\ntls_key = %s\n",
+             f.cert, f.key);
+    ASSERT_OK(expect_error(text, 2, 1, "0.0.0.0:1935 is also a plain RTMP address", NULL));
+    snprintf(text, sizeof(text),
+             "[server]\nlisten_tls = [::]:1936\nlisten_tls = [::1]:1936\ntls_cert = %s\n"
+             "tls_key = %s\n",
+             f.cert, f.key);
+    ASSERT_OK(expect_error(text, 2, 1, "[::1]:1936 is given twice", NULL));
+    /* Other families and ports do not clash. */
+    snprintf(text, sizeof(text),
+             "[server]\nlisten = 0.0.0.0:1935\nlisten_tls = [::]:1935\nlisten_tls = 0.0.0.0:1936\n"
+             "tls_cert = %s\ntls_key = %s\n",
+             f.cert, f.key);
+    ASSERT_OK(parse_ok(text));
+
+    /* At most eight, like listen. */
+    char many[1024] = "[server]\n";
+    for (int i = 0; i <= KB_CONF_MAX_LISTEN; i++) {
+        char line[64];
+        snprintf(line, sizeof(line), "listen_tls = 127.0.0.1:%d\n", 2000 + i);
+        strcat(many, line);
+    }
+    ASSERT_OK(expect_error(many, KB_CONF_MAX_LISTEN + 2, 3, "[server] listen_tls:", "at most 8",
+                           NULL));
+
+    /* Files without listen_tls are read, checked, and only noted. */
+    snprintf(text, sizeof(text), "[server]\ntls_cert = %s\ntls_key = %s\n", f.cert, f.key);
+    ASSERT_OK(parse_ok(text));
+    ASSERT_NULL(cfg->tls_cert.text);
+    ASSERT_NULL(cfg->tls_key.text);
+    ASSERT_NOT_NULL(cfg->notes);
+    ASSERT_STR_HAS(cfg->notes, "t.conf:2: [server] tls_cert is set but listen_tls is not");
+    snprintf(text, sizeof(text), "[server]\ntls_key = %s\n", f.missing);
+    ASSERT_OK(expect_error(text, 2, 1, "[server] tls_key: ", "cannot open", NULL));
+
+    /* A path is at most 4096 characters. */
+    char *longtext = malloc(8192);
+    ASSERT_NOT_NULL(longtext);
+    int n = snprintf(longtext, 8192, "[server]\ntls_cert = /");
+    memset(longtext + n, 'a', 4100);
+    strcpy(longtext + n + 4100, "\n");
+    int rc = expect_error(longtext, 2, 1, "[server] tls_cert: a path of at most 4096", NULL);
+    free(longtext);
+    ASSERT_OK(rc);
+
+    /* Through kb_config_load too, with the file's own name. */
+    char conf[160], e[1024];
+    snprintf(conf, sizeof(conf), "%s/kebun.conf", f.dir);
+    snprintf(text, sizeof(text), "# rtmps\n[server]\nlisten_tls = :1936\ntls_cert = %s\n"
+                                 "tls_key = %s\n",
+             f.cert, f.cert);
+    ASSERT_OK(write_file(conf, text, strlen(text)));
+    struct kb_config *c = NULL;
+    ASSERT_EQ(kb_config_load(conf, &c, e, sizeof(e)), -EINVAL);
+    ASSERT_NULL(c);
+    char want[512];
+    snprintf(want, sizeof(want), "%s:5: [server] tls_key: %s holds no PEM private key", conf,
+             f.cert);
+    ASSERT_STR_HAS(e, want);
+    unlink(conf);
+
+    tls_files_remove(&f);
+    return 0;
+}
+
 static int test_small_error_buffer(void)
 {
     const char *text = "[server]\nchunk_size = 1\nfoo = 1\nbar = 2\n";
@@ -1219,6 +1431,7 @@ int main(int argc, char **argv)
     RUN(test_comments_and_quotes);
     RUN(test_crlf);
     RUN(test_load_errors);
+    RUN(test_tls_keys);
     RUN(test_small_error_buffer);
     RUN(test_stream_lookup);
     RUN(test_doc_table);

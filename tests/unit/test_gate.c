@@ -182,7 +182,7 @@ static int test_video_header_means_wait_for_video(void)
     return 0;
 }
 
-/* A slow player keeps its sound: video goes first (half the queue), audio
+/* A slow player keeps its sound: video goes first (3/4 of the queue), audio
  * goes on while it fits the whole queue; each kind is counted. */
 static int test_keep_audio(void)
 {
@@ -193,12 +193,13 @@ static int test_keep_audio(void)
     ASSERT_EQ(admit(&g, AUDIO, 10, 0, 1000, &ev), 0); /* starts at a keyframe */
     ASSERT_EQ(g.drops, 0);
     ASSERT_EQ(admit(&g, KEY, 100, 0, 1000, &ev), 1);
-    /* Past half the queue video skips; audio does not. */
-    ASSERT_EQ(admit(&g, INTER, 100, 450, 1000, &ev), 0);
+    /* Past 3/4 of the queue video skips; audio does not. */
+    ASSERT_EQ(admit(&g, INTER, 100, 650, 1000, &ev), 1); /* exactly 3/4 */
+    ASSERT_EQ(admit(&g, INTER, 100, 700, 1000, &ev), 0);
     ASSERT_EQ(ev, KB_GATE_EV_SKIP);
     ASSERT_EQ(kb_gate_first_skip(&g, ev), 1);
     ASSERT_STR_EQ(kb_gate_skip_what(&g, ev), "dropping video until a keyframe fits (audio goes on)");
-    ASSERT_EQ(admit(&g, AUDIO, 100, 550, 1000, &ev), 1);
+    ASSERT_EQ(admit(&g, AUDIO, 100, 800, 1000, &ev), 1);
     ASSERT_EQ(ev, 0);
     ASSERT_EQ(admit(&g, INTER, 10, 0, 1000, &ev), 0); /* room again, but not a keyframe */
     ASSERT_EQ(admit(&g, AUDIO, 100, 900, 1000, &ev), 1); /* exactly full */
@@ -211,8 +212,8 @@ static int test_keep_audio(void)
     ASSERT_EQ(ev, 0);
     ASSERT_EQ(admit(&g, AUDIO, 100, 100, 1000, &ev), 1);
     ASSERT_EQ(ev, KB_GATE_EV_AUDIO_RESUME);
-    /* Video resumes at a keyframe within half the queue. */
-    ASSERT_EQ(admit(&g, KEY, 100, 450, 1000, &ev), 0);
+    /* Video resumes at a keyframe within 3/4 of the queue. */
+    ASSERT_EQ(admit(&g, KEY, 100, 700, 1000, &ev), 0);
     ASSERT_EQ(admit(&g, KEY, 100, 100, 1000, &ev), 1);
     ASSERT_EQ(ev, KB_GATE_EV_RESUME);
     ASSERT_EQ(g.drops_video, 3);
@@ -221,7 +222,7 @@ static int test_keep_audio(void)
     ASSERT_EQ(g.skips, 1);
     ASSERT_EQ(g.audio_skips, 1);
     /* A second video skip is not the first. */
-    ASSERT_EQ(admit(&g, INTER, 100, 500, 1000, &ev), 0);
+    ASSERT_EQ(admit(&g, INTER, 100, 700, 1000, &ev), 0);
     ASSERT_EQ(ev, KB_GATE_EV_SKIP);
     ASSERT_EQ(kb_gate_first_skip(&g, ev), 0);
     /* Audio-only streams: the plain rule (every frame is a place to start). */
@@ -230,6 +231,25 @@ static int test_keep_audio(void)
     ASSERT_EQ(ev, KB_GATE_EV_SKIP);
     ASSERT_EQ(admit(&g, AUDIO, 100, 0, 1000, &ev), 1);
     ASSERT_EQ(g.drops_audio, 1);
+    return 0;
+}
+
+/* A keyframe larger than 3/4 of the queue (but within it) goes once the
+ * queue is down to its last quarter, so that the picture always comes back
+ * (a heavy stream's keyframes can be that large). */
+static int test_keep_audio_large_keyframe(void)
+{
+    struct kb_gate g;
+    unsigned ev;
+    kb_gate_init_keep_audio(&g, 0);
+    ASSERT_EQ(admit(&g, KEY, 100, 0, 1000, &ev), 1);
+    ASSERT_EQ(admit(&g, KEY, 900, 300, 1000, &ev), 0);
+    ASSERT_EQ(ev, KB_GATE_EV_SKIP);
+    ASSERT_EQ(admit(&g, KEY, 900, 250, 1000, &ev), 0); /* 1150 > 1000 */
+    ASSERT_EQ(admit(&g, KEY, 900, 100, 1000, &ev), 1);
+    ASSERT_EQ(ev, KB_GATE_EV_RESUME);
+    ASSERT_EQ(admit(&g, KEY, 1100, 0, 1000, &ev), 0); /* larger than the queue: never */
+    ASSERT_EQ(g.drops_video, 3);
     return 0;
 }
 
@@ -259,6 +279,7 @@ int main(void)
     RUN(test_start_for_a_new_connection);
     RUN(test_video_header_means_wait_for_video);
     RUN(test_keep_audio);
+    RUN(test_keep_audio_large_keyframe);
     RUN(test_limit_arithmetic_does_not_wrap);
     return test_summary();
 }
