@@ -15,6 +15,7 @@
 #include "recsink.h"
 #include "server.h"
 #include "session.h"
+#include "text.h"
 
 static void fail(struct kb_req *r, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -37,37 +38,6 @@ static struct kb_output *find_output(struct kb_server *srv, struct kb_stream *st
 
 /* ---- the state file ----------------------------------------------------- */
 
-struct text {
-    char *p;
-    size_t len, cap;
-    int oom;
-};
-
-static void add(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void add(struct text *t, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (t->oom || n < 0)
-        return;
-    if (t->len + (size_t)n + 1 > t->cap) {
-        size_t cap = (t->len + (size_t)n + 1) * 2;
-        char *p = realloc(t->p, cap);
-        if (!p) {
-            t->oom = 1;
-            return;
-        }
-        t->p = p;
-        t->cap = cap;
-    }
-    va_start(ap, fmt);
-    vsnprintf(t->p + t->len, t->cap - t->len, fmt, ap);
-    va_end(ap);
-    t->len += (size_t)n;
-}
-
 static int removed_now(struct kb_server *srv, const char *stream, const char *id)
 {
     for (struct kb_removed *r = srv->removed; r; r = r->next)
@@ -81,8 +51,8 @@ static int removed_now(struct kb_server *srv, const char *stream, const char *id
  * removed. NULL on ENOMEM. */
 static char *state_text(struct kb_server *srv)
 {
-    struct text t = {0};
-    add(&t, "# kebun keeps the destinations added and removed through its API here, and\n"
+    struct kb_text t = {0};
+    kb_text_add(&t, "# kebun keeps the destinations added and removed through its API here, and\n"
             "# merges them with %s at every start and reload.\n"
             "# It holds platform keys. Edit it only while kebun is stopped.\n",
         srv->conf->path);
@@ -91,15 +61,15 @@ static char *state_text(struct kb_server *srv)
         int header = 0;
         for (int i = 0; sc && i < sc->n_removed; i++) {
             if (!header++)
-                add(&t, "\n[stream %s]\n", st->name);
-            add(&t, "remove = %s\n", sc->removed[i]);
+                kb_text_add(&t, "\n[stream %s]\n", st->name);
+            kb_text_add(&t, "remove = %s\n", sc->removed[i]);
         }
         for (struct kb_removed *r = srv->removed; r; r = r->next) {
             if (strcmp(r->stream, st->name) != 0)
                 continue;
             if (!header++)
-                add(&t, "\n[stream %s]\n", st->name);
-            add(&t, "remove = %s\n", r->id);
+                kb_text_add(&t, "\n[stream %s]\n", st->name);
+            kb_text_add(&t, "remove = %s\n", r->id);
         }
         for (struct kb_output *o = srv->outputs; o; o = o->next) {
             if (o->removing || o->stream != st || o->conf->source != KB_PUSH_API)
@@ -108,16 +78,16 @@ static char *state_text(struct kb_server *srv)
             if (kb_push_format(o->conf, value, sizeof(value)) < 0)
                 continue;
             if (!header++)
-                add(&t, "\n[stream %s]\n", st->name);
-            add(&t, "push = %s\n", value);
+                kb_text_add(&t, "\n[stream %s]\n", st->name);
+            kb_text_add(&t, "push = %s\n", value);
             memset(value, 0, sizeof(value));
         }
     }
     if (t.oom) {
-        free(t.p);
+        kb_text_free(&t);
         return NULL;
     }
-    return t.p;
+    return t.p; /* the caller's now */
 }
 
 static void save(struct kb_server *srv, struct kb_req *r)

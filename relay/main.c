@@ -17,6 +17,7 @@
 #include "log.h"
 #include "loop.h"
 #include "server.h"
+#include "tls.h"
 
 #define DEFAULT_CONFIG KB_DEFAULT_CONFIG ///< SYSCONFDIR/kebun/kebun.conf (meson)
 
@@ -183,6 +184,19 @@ int main(int argc, char **argv)
         fputs(err, stderr);
         fprintf(stderr, "kebun: configuration not valid\n");
         return 1;
+    }
+    /* An RTMPS certificate that does not load, or a key that is not the
+     * certificate's, is a configuration error like any other (and
+     * --check-config catches it). */
+    if (conf->n_listen_tls) {
+        struct kb_tls_server *tls;
+        if (kb_tls_server_new(&tls, conf, err, sizeof(err)) < 0) {
+            fputs(err, stderr);
+            fprintf(stderr, "kebun: configuration not valid\n");
+            kb_config_free(conf);
+            return 1;
+        }
+        kb_tls_server_free(tls);
     }
     if (check_only) {
         printf("%s: ok (%d stream%s)\n", path, conf->n_streams, conf->n_streams == 1 ? "" : "s");

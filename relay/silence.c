@@ -210,19 +210,26 @@ static int switch_at(struct kb_silence *s, struct kb_msg *key, kb_silence_emit_f
     return emit(ud, key);
 }
 
+/* The publisher's own audio: what is held goes out as it came, then m,
+ * and from here on everything passes. */
+static int go_on(struct kb_silence *s, struct kb_msg *m, kb_silence_emit_fn emit, void *ud)
+{
+    s->state = S_PASS;
+    int err = release(s, emit, ud);
+    if (err < 0) {
+        kb_msg_unref(m);
+        return err;
+    }
+    return pass(m, emit, ud);
+}
+
 /* auto, deciding: audio releases what is held; past the wait, silence. */
 static int wait_step(struct kb_silence *s, struct kb_msg *m, kb_silence_emit_fn emit, void *ud)
 {
     if (is_audio_frame(m) || hold(s, m) < 0) {
         /* Audio came (or there is no room to wait): the stream goes on as
          * it came. */
-        s->state = S_PASS;
-        int err = release(s, emit, ud);
-        if (err < 0) {
-            kb_msg_unref(m);
-            return err;
-        }
-        return pass(m, emit, ud);
+        return go_on(s, m, emit, ud);
     }
     uint32_t waited = m->timestamp - s->start;
     if (waited >= 1u << 31)
@@ -251,15 +258,8 @@ int kb_silence_push(struct kb_silence *s, struct kb_msg *m, kb_silence_emit_fn e
         }
         return pass(m, emit, ud);
     case S_IDLE:
-        if (is_audio_frame(m)) {
-            s->state = S_PASS;
-            int err = release(s, emit, ud);
-            if (err < 0) {
-                kb_msg_unref(m);
-                return err;
-            }
-            return pass(m, emit, ud);
-        }
+        if (is_audio_frame(m))
+            return go_on(s, m, emit, ud);
         /* The publisher's audio header waits for its first frame: with
          * silence instead it would be one more header for nothing. */
         if ((m->flags & KB_MSGF_AUDIO) && kb_msg_is_setup(m)) {

@@ -12,49 +12,11 @@
 #include <unistd.h>
 
 #include "kb_version.h"
+#include "relay/text.h"
 
-struct text {
-    char *p;
-    size_t len, cap;
-    int oom;
-};
-
-static void add(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void add(struct text *t, const char *fmt, ...)
+static void family(struct kb_text *t, const char *name, const char *type, const char *help)
 {
-    if (t->oom)
-        return;
-    if (!t->p && !(t->p = malloc(t->cap = 16384))) {
-        t->oom = 1;
-        return;
-    }
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(t->p + t->len, t->cap - t->len, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            t->oom = 1;
-            return;
-        }
-        if ((size_t)n < t->cap - t->len) {
-            t->len += (size_t)n;
-            return;
-        }
-        size_t cap = (t->cap + (size_t)n + 1) * 2;
-        char *p = realloc(t->p, cap);
-        if (!p) {
-            t->oom = 1;
-            return;
-        }
-        t->p = p;
-        t->cap = cap;
-    }
-}
-
-static void family(struct text *t, const char *name, const char *type, const char *help)
-{
-    add(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+    kb_text_add(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
 /* Names are kebun's ([A-Za-z0-9._-]); escape anyway, as the format asks. */
@@ -88,7 +50,7 @@ static uint64_t rss_bytes(void)
     return resident * (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
-static void streams(struct text *t, const struct kb_status *st)
+static void streams(struct kb_text *t, const struct kb_status *st)
 {
     char s[160], d[400];
     struct {
@@ -107,7 +69,7 @@ static void streams(struct text *t, const struct kb_status *st)
                          : f == 1 ? x->players
                          : f == 2 ? x->bytes_in
                                   : x->bytes_out;
-            add(t, "%s{stream=\"%s\"} %llu\n", fams[f].name, label(x->name, s, sizeof(s)),
+            kb_text_add(t, "%s{stream=\"%s\"} %llu\n", fams[f].name, label(x->name, s, sizeof(s)),
                 (unsigned long long)v);
         }
     }
@@ -130,7 +92,7 @@ static void streams(struct text *t, const struct kb_status *st)
                              : f == 1 ? y->bytes
                              : f == 2 ? y->reconnects
                                       : y->drops;
-                add(t, "%s{stream=\"%s\",destination=\"%s\"} %llu\n", dfams[f].name,
+                kb_text_add(t, "%s{stream=\"%s\",destination=\"%s\"} %llu\n", dfams[f].name,
                     label(x->name, s, sizeof(s)), label(y->id, d, sizeof(d)),
                     (unsigned long long)v);
             }
@@ -155,7 +117,7 @@ static void streams(struct text *t, const struct kb_status *st)
                          : f == 1 ? x->rec.segments_total
                          : f == 2 ? x->rec.failures_total
                                   : x->rec.dropped_total;
-            add(t, "%s{stream=\"%s\"} %llu\n", rfams[f].name, label(x->name, s, sizeof(s)),
+            kb_text_add(t, "%s{stream=\"%s\"} %llu\n", rfams[f].name, label(x->name, s, sizeof(s)),
                 (unsigned long long)v);
         }
     }
@@ -171,16 +133,16 @@ int kb__metrics_serve(h2o_handler_t *self, h2o_req_t *req)
         kb__send(req, 405, "text/plain; charset=utf-8", "Method Not Allowed\n", 19);
         return 0;
     }
-    struct text t = {0};
+    struct kb_text t = {0};
     family(&t, "kebun_build_info", "gauge", "kebun's version (the value is always 1).");
-    add(&t, "kebun_build_info{version=\"%s\"} 1\n", KB_VERSION);
+    kb_text_add(&t, "kebun_build_info{version=\"%s\"} 1\n", KB_VERSION);
     family(&t, "kebun_process_resident_memory_bytes", "gauge", "Resident memory of the process.");
-    add(&t, "kebun_process_resident_memory_bytes %llu\n", (unsigned long long)rss_bytes());
+    kb_text_add(&t, "kebun_process_resident_memory_bytes %llu\n", (unsigned long long)rss_bytes());
     struct kb_status *st = kb_bridge_status(h->bridge);
     family(&t, "kebun_connections", "gauge", "Open RTMP connections (publishers, players, pushes).");
-    add(&t, "kebun_connections %llu\n", st ? (unsigned long long)st->connections : 0ull);
+    kb_text_add(&t, "kebun_connections %llu\n", st ? (unsigned long long)st->connections : 0ull);
     family(&t, "kebun_http_connections", "gauge", "Open HTTP connections.");
-    add(&t, "kebun_http_connections %llu\n", (unsigned long long)h->n_conns);
+    kb_text_add(&t, "kebun_http_connections %llu\n", (unsigned long long)h->n_conns);
     if (st)
         streams(&t, st);
     family(&t, "kebun_http_requests_total", "counter", "HTTP requests answered, by handler and "
@@ -193,20 +155,20 @@ int kb__metrics_serve(h2o_handler_t *self, h2o_req_t *req)
                 continue;
             int code = kb__count_code(c);
             if (code)
-                add(&t, "kebun_http_requests_total{handler=\"%s\",code=\"%d\"} %llu\n",
+                kb_text_add(&t, "kebun_http_requests_total{handler=\"%s\",code=\"%d\"} %llu\n",
                     handlers[k], code, (unsigned long long)h->counts[k][c]);
             else
-                add(&t, "kebun_http_requests_total{handler=\"%s\",code=\"other\"} %llu\n",
+                kb_text_add(&t, "kebun_http_requests_total{handler=\"%s\",code=\"other\"} %llu\n",
                     handlers[k], (unsigned long long)h->counts[k][c]);
         }
     if (st)
         kb_status_unref(st);
     if (t.oom) {
-        free(t.p);
+        kb_text_free(&t);
         kb__send(req, 500, "text/plain; charset=utf-8", "out of memory\n", 14);
         return 0;
     }
     kb__send(req, 200, "text/plain; version=0.0.4; charset=utf-8", t.p, t.len);
-    free(t.p);
+    kb_text_free(&t);
     return 0;
 }

@@ -79,6 +79,24 @@ static int32_t se(struct bits *b)
 
 /* ---- H.264 ------------------------------------------------------------- */
 
+/* A cropping window (H.264 frame_cropping, HEVC conformance_window): a
+ * flag, then four offsets in chroma units. */
+struct crop {
+    uint32_t l, r, t, b;
+};
+
+static struct crop read_crop(struct bits *b)
+{
+    struct crop c = {0, 0, 0, 0};
+    if (u(b, 1)) {
+        c.l = ue(b);
+        c.r = ue(b);
+        c.t = ue(b);
+        c.b = ue(b);
+    }
+    return c;
+}
+
 static void skip_scaling_list(struct bits *b, int size)
 {
     int last = 8, next = 8;
@@ -134,19 +152,13 @@ static int h264_sps(const uint8_t *p, size_t n, struct kb_codec_info *out)
     if (!frame_mbs_only)
         u(&b, 1);
     u(&b, 1); /* direct_8x8_inference */
-    uint32_t cl = 0, cr = 0, ct = 0, cb = 0;
-    if (u(&b, 1)) {
-        cl = ue(&b);
-        cr = ue(&b);
-        ct = ue(&b);
-        cb = ue(&b);
-    }
+    struct crop c = read_crop(&b);
     if (b.bad || w_mbs > 2048 || h_units > 2048)
         return -1;
     uint32_t ux = chroma == 1 || chroma == 2 ? 2 : 1;
     uint32_t uy = (chroma == 1 ? 2 : 1) * (2 - frame_mbs_only);
-    int w = (int)(w_mbs * 16) - (int)(ux * (cl + cr));
-    int h = (int)((2 - frame_mbs_only) * h_units * 16) - (int)(uy * (ct + cb));
+    int w = (int)(w_mbs * 16) - (int)(ux * (c.l + c.r));
+    int h = (int)((2 - frame_mbs_only) * h_units * 16) - (int)(uy * (c.t + c.b));
     if (w <= 0 || h <= 0)
         return -1;
     out->width = w;
@@ -224,17 +236,11 @@ static int hevc_sps(const uint8_t *p, size_t n, struct kb_codec_info *out)
     if (chroma == 3)
         u(&b, 1);
     uint32_t w = ue(&b), h = ue(&b);
-    uint32_t cl = 0, cr = 0, ct = 0, cb = 0;
-    if (u(&b, 1)) {
-        cl = ue(&b);
-        cr = ue(&b);
-        ct = ue(&b);
-        cb = ue(&b);
-    }
+    struct crop c = read_crop(&b);
     if (b.bad || w == 0 || h == 0 || w > 16888 || h > 16888)
         return -1;
     uint32_t sx = chroma == 1 || chroma == 2 ? 2 : 1, sy = chroma == 1 ? 2 : 1;
-    int cw = (int)w - (int)(sx * (cl + cr)), ch = (int)h - (int)(sy * (ct + cb));
+    int cw = (int)w - (int)(sx * (c.l + c.r)), ch = (int)h - (int)(sy * (c.t + c.b));
     if (cw <= 0 || ch <= 0)
         return -1;
     out->width = cw;

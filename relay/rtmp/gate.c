@@ -76,31 +76,10 @@ static int fits(uint64_t queued, uint32_t len, uint64_t limit)
     return queued <= limit && len <= limit - queued;
 }
 
-/* keep_audio, once the stream has video: video within 3/4 of the queue (a
- * frame larger than that, when the queue is down to its last quarter),
- * skipping to a keyframe past it; audio within the whole queue. */
-static int admit_apart(struct kb_gate *g, const struct kb_msg *m, uint64_t queued,
-                       uint64_t limit, unsigned *ev)
+/* The keyframe rule, over whether the message fits: once a message does
+ * not fit, skip until a place to start that fits. */
+static int keyframe_rule(struct kb_gate *g, const struct kb_msg *m, int ok, unsigned *ev)
 {
-    if (m->flags & KB_MSGF_AUDIO) {
-        if (g->state == KB_GATE_START)
-            return 0; /* a player starts at a keyframe, sound and picture together */
-        int ok = fits(queued, m->len, limit);
-        if (g->audio_skip && ok) {
-            g->audio_skip = 0;
-            *ev |= KB_GATE_EV_AUDIO_RESUME;
-        } else if (!g->audio_skip && !ok) {
-            g->audio_skip = 1;
-            g->audio_skips++;
-            *ev |= KB_GATE_EV_AUDIO_SKIP;
-        }
-        if (!ok)
-            drop(g, m);
-        return ok;
-    }
-    /* Video, and data (cue points and the like) with it. */
-    int ok = fits(queued, m->len, limit - limit / 4) ||
-             (queued <= limit / 4 && fits(queued, m->len, limit));
     if (g->state != KB_GATE_OPEN) {
         if (!ok || !starts_here(g, m)) {
             if (g->state == KB_GATE_SKIP)
@@ -122,11 +101,32 @@ static int admit_apart(struct kb_gate *g, const struct kb_msg *m, uint64_t queue
     return ok;
 }
 
+/* keep_audio, once the stream has video: audio within the whole queue,
+ * dropped only while it does not fit (no keyframe to wait for). */
+static int admit_audio(struct kb_gate *g, const struct kb_msg *m, uint64_t queued,
+                       uint64_t limit, unsigned *ev)
+{
+    if (g->state == KB_GATE_START)
+        return 0; /* a player starts at a keyframe, sound and picture together */
+    int ok = fits(queued, m->len, limit);
+    if (g->audio_skip && ok) {
+        g->audio_skip = 0;
+        *ev |= KB_GATE_EV_AUDIO_RESUME;
+    } else if (!g->audio_skip && !ok) {
+        g->audio_skip = 1;
+        g->audio_skips++;
+        *ev |= KB_GATE_EV_AUDIO_SKIP;
+    }
+    if (!ok)
+        drop(g, m);
+    return ok;
+}
+
 int kb_gate_admit(struct kb_gate *g, const struct kb_msg *m, uint64_t queued, uint64_t limit,
                   unsigned *events)
 {
     unsigned ev = 0;
-    int pass = 1;
+    int pass;
     if (events)
         *events = 0;
     /* A video sequence header says video follows, even before any frame. */
@@ -134,29 +134,17 @@ int kb_gate_admit(struct kb_gate *g, const struct kb_msg *m, uint64_t queued, ui
         g->saw_video = 1;
     if (kb_msg_is_setup(m))
         return 1;
-    if (g->keep_audio && g->saw_video) {
-        pass = admit_apart(g, m, queued, limit, &ev);
-        if (events)
-            *events = ev;
-        return pass;
-    }
-    int ok = fits(queued, m->len, limit);
-    if (g->state != KB_GATE_OPEN) {
-        if (!ok || !starts_here(g, m)) {
-            if (g->state == KB_GATE_SKIP)
-                drop(g, m);
-            return 0;
-        }
-        if (g->state == KB_GATE_SKIP)
-            ev |= KB_GATE_EV_RESUME;
-        g->state = KB_GATE_OPEN;
-    } else if (!ok) {
-        g->state = KB_GATE_SKIP;
-        g->run = 0;
-        g->skips++;
-        drop(g, m);
-        ev |= KB_GATE_EV_SKIP;
-        pass = 0;
+    if (!g->keep_audio || !g->saw_video) {
+        pass = keyframe_rule(g, m, fits(queued, m->len, limit), &ev);
+    } else if (m->flags & KB_MSGF_AUDIO) {
+        pass = admit_audio(g, m, queued, limit, &ev);
+    } else {
+        /* Video (and data with it) within 3/4 of the queue; a frame larger
+         * than that once the queue is down to its last quarter, so the
+         * picture can always come back. */
+        int ok = fits(queued, m->len, limit - limit / 4) ||
+                 (queued <= limit / 4 && fits(queued, m->len, limit));
+        pass = keyframe_rule(g, m, ok, &ev);
     }
     if (events)
         *events = ev;

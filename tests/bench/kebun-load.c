@@ -65,53 +65,50 @@ void kl_count_error(const char *what)
     }
 }
 
+/* "HOST[:PORT]/..." after the scheme: host, port and address into u;
+ * returns the first slash, or NULL. */
+static const char *host_port(struct url *u, const char *s, uint16_t default_port)
+{
+    const char *slash = strchr(s, '/');
+    if (!slash)
+        return NULL;
+    char hostport[96];
+    snprintf(hostport, sizeof(hostport), "%.*s", (int)(slash - s), s);
+    char *colon = strrchr(hostport, ':');
+    u->port = default_port;
+    if (colon) {
+        *colon = '\0';
+        u->port = (uint16_t)atoi(colon + 1);
+    }
+    snprintf(u->host, sizeof(u->host), "%s", hostport);
+    const char *ip = strcmp(u->host, "localhost") == 0 ? "127.0.0.1" : u->host;
+    /* loopback benchmarks: literal IPv4 addresses only */
+    return uv_ip4_addr(ip, u->port, &u->addr) < 0 ? NULL : slash;
+}
+
 static int parse_url(struct url *u, const char *s)
 {
     memset(u, 0, sizeof(*u));
     if (strncmp(s, "http://", 7) == 0) {
         /* HTTP-FLV players: http://HOST:PORT/PATH (PATH may hold %d). */
         u->http = 1;
-        s += 7;
-        const char *slash = strchr(s, '/');
+        const char *slash = host_port(u, s + 7, 80);
         if (!slash)
             return -1;
-        char hostport[96];
-        snprintf(hostport, sizeof(hostport), "%.*s", (int)(slash - s), s);
-        char *colon = strrchr(hostport, ':');
-        u->port = 80;
-        if (colon) {
-            *colon = '\0';
-            u->port = (uint16_t)atoi(colon + 1);
-        }
-        snprintf(u->host, sizeof(u->host), "%s", hostport);
         snprintf(u->name, sizeof(u->name), "%s", slash);
-        const char *ip = strcmp(u->host, "localhost") == 0 ? "127.0.0.1" : u->host;
-        return uv_ip4_addr(ip, u->port, &u->addr) < 0 ? -1 : 0;
+        return 0;
     }
     if (strncmp(s, "rtmp://", 7) != 0)
         return -1;
-    s += 7;
-    const char *slash = strchr(s, '/');
+    const char *slash = host_port(u, s + 7, 1935);
     if (!slash)
         return -1;
-    char hostport[96];
-    snprintf(hostport, sizeof(hostport), "%.*s", (int)(slash - s), s);
-    char *colon = strrchr(hostport, ':');
-    u->port = 1935;
-    if (colon) {
-        *colon = '\0';
-        u->port = (uint16_t)atoi(colon + 1);
-    }
-    snprintf(u->host, sizeof(u->host), "%s", hostport);
     const char *rest = slash + 1;
     const char *slash2 = strchr(rest, '/');
     if (!slash2)
         return -1;
     snprintf(u->app, sizeof(u->app), "%.*s", (int)(slash2 - rest), rest);
     snprintf(u->name, sizeof(u->name), "%s", slash2 + 1);
-    const char *ip = strcmp(u->host, "localhost") == 0 ? "127.0.0.1" : u->host;
-    if (uv_ip4_addr(ip, u->port, &u->addr) < 0)
-        return -1; /* loopback benchmarks: literal IPv4 addresses only */
     return u->name[0] && u->app[0] ? 0 : -1;
 }
 

@@ -182,9 +182,9 @@ def refused_configs(base, certs, other):
          "tls_cert: %s holds no PEM certificate" % garbage),
         ("the certificate as the key", certs["cert"], certs["cert"], 1, 6,
          "tls_key: %s holds no PEM private key" % certs["cert"]),
-        ("a certificate that does not decode", broken, certs["key"], 3, 5,
+        ("a certificate that does not decode", broken, certs["key"], 1, 5,
          "tls_cert: %s: the certificate cannot be read" % broken),
-        ("a key that is not the certificate's", certs["cert"], other["key"], 3, 6,
+        ("a key that is not the certificate's", certs["cert"], other["key"], 1, 6,
          "tls_key: %s is not the private key of the certificate in %s" %
          (other["key"], certs["cert"])),
     ]
@@ -207,7 +207,7 @@ def refused_configs(base, certs, other):
                 (status, want))
         t.check(not any(b in out for b in key_body) and t.KEY not in out,
                 "the refusal shows nothing of the key or the stream key (%s)" % what)
-        if status == 1:
+        if status == 1:  # all of them: the pair is loaded with the config
             r = t.run([t.KEBUN, "--check-config", conf])
             t.check(r.returncode == 1 and want in r.stderr,
                     "kebun --check-config reports it too: %s" % what, (r.returncode, r.stderr),
