@@ -174,8 +174,12 @@ const struct kb__conf_key kb__conf_keys[] = {
      "a preset `youtube:KEY`, `youtube-rtmps:KEY`, `facebook:KEY`, `twitch:KEY` (a preset's "
      "key holds no `/`). The host may be a name, an IPv4 address or an IPv6 address in "
      "brackets (`rtmp://[2001:db8::5]:1935/live/KEY`). Options "
-     "may follow the URL: `name=LABEL`, `ca=FILE` (trust this CA for rtmps), `verify=off`. "
-     "Repeat the key for several destinations. Optional."},
+     "may follow the URL: `name=LABEL`, `ca=FILE` (trust this CA for rtmps), `verify=off`, "
+     "`ertmp=auto|on|off` (Enhanced RTMP: HEVC, AV1, VP9, Opus... and multitrack are sent "
+     "only to a platform that declares them in its connect reply (`auto`); `on` sends them "
+     "to a platform known to take them unannounced, such as YouTube; `off` never). A "
+     "destination that cannot take the stream's codec is not published to: its state is "
+     "`refused`. Repeat the key for several destinations. Optional."},
     {"silent_audio", SEC_STREAM, T_ENUM, 0, STR(silent_audio), "auto", 0, 0,
      "Add a silent AAC-LC track (48 kHz stereo) to a stream that has video but no audio "
      "(a phone app with its microphone off), for platforms that refuse a stream without "

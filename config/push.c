@@ -243,16 +243,28 @@ int kb_push_parse(const char *text, struct kb_push_conf **out, char *err, size_t
             p->verify = 0;
         } else if (strcmp(word, "verify=on") == 0) {
             p->verify = 1;
+        } else if (strncmp(word, "ertmp=", 6) == 0) {
+            static const char *const modes[] = {"auto", "on", "off"};
+            int mode = -1;
+            for (int i = 0; i < 3; i++)
+                if (strcmp(word + 6, modes[i]) == 0)
+                    mode = i;
+            if (mode < 0) {
+                r = fail(err, errlen, "ertmp= takes auto, on or off");
+                goto out;
+            }
+            p->ertmp = mode;
         } else {
             /* Only the option's name is quoted: a word without '=' may be
              * the end of a key that held a space. */
             const char *eq = strchr(word, '=');
             if (eq && eq - word <= 24)
                 snprintf(err, errlen, "unknown push option '%.*s=' (known: name=LABEL, ca=FILE, "
-                                      "verify=on|off)", (int)(eq - word), word);
+                                      "verify=on|off, ertmp=auto|on|off)", (int)(eq - word), word);
             else
                 snprintf(err, errlen, "unknown push option after the URL (known: name=LABEL, "
-                                      "ca=FILE, verify=on|off; a URL or key holds no spaces)");
+                                      "ca=FILE, verify=on|off, ertmp=auto|on|off; a URL or key "
+                                      "holds no spaces)");
             r = -EINVAL;
             goto out;
         }
@@ -289,6 +301,7 @@ struct kb_push_conf *kb_push_dup(const struct kb_push_conf *p)
     d->tls = p->tls;
     d->port = p->port;
     d->verify = p->verify;
+    d->ertmp = p->ertmp;
     d->line = p->line;
     d->source = p->source;
     if (dup_field(&d->id, p->id) || dup_field(&d->url, p->url) || dup_field(&d->masked, p->masked) ||
@@ -309,12 +322,14 @@ static int str_eq(const char *a, const char *b)
 int kb_push_same(const struct kb_push_conf *a, const struct kb_push_conf *b)
 {
     return str_eq(a->url, b->url) && str_eq(a->name, b->name) && str_eq(a->ca_file, b->ca_file) &&
-           a->verify == b->verify;
+           a->verify == b->verify && a->ertmp == b->ertmp;
 }
 
 int kb_push_format(const struct kb_push_conf *p, char *buf, size_t n)
 {
-    int w = snprintf(buf, n, "%s name=%s%s%s%s", p->url, p->name, p->ca_file ? " ca=" : "",
-                     p->ca_file ? p->ca_file : "", p->verify ? "" : " verify=off");
+    static const char *const ertmp[] = {"", " ertmp=on", " ertmp=off"};
+    int w = snprintf(buf, n, "%s name=%s%s%s%s%s", p->url, p->name, p->ca_file ? " ca=" : "",
+                     p->ca_file ? p->ca_file : "", p->verify ? "" : " verify=off",
+                     ertmp[p->ertmp >= 0 && p->ertmp <= 2 ? p->ertmp : 0]);
     return w < 0 || (size_t)w >= n ? -ENOSPC : 0;
 }

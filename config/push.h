@@ -10,13 +10,22 @@
  * application, which may itself contain slashes. Options after the URL:
  * `name=LABEL` (for logs and the API; default: the host), `ca=FILE` (trust
  * this CA file instead of the system store, rtmps only), `verify=off`
- * (accept any certificate; logged as a warning at every connect).
+ * (accept any certificate; logged as a warning at every connect),
+ * `ertmp=auto|on|off` (Enhanced RTMP: as the platform declares in its
+ * connect _result, always, or never).
  */
 #ifndef KB_PUSH_H
 #define KB_PUSH_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+/* Enhanced RTMP towards a destination. */
+enum {
+    KB_PUSH_ERTMP_AUTO, ///< what the platform's connect _result declares
+    KB_PUSH_ERTMP_ON,   ///< every codec kebun relays (platforms that take it unannounced)
+    KB_PUSH_ERTMP_OFF,  ///< legacy FLV only
+};
 
 struct kb_push_conf {
     char *url;       ///< the full URL, key included: secret
@@ -30,6 +39,7 @@ struct kb_push_conf {
     char *tcurl;     ///< rtmp[s]://host[:port]/app
     char *ca_file;   ///< NULL = system CA store
     int verify;      ///< verify the certificate and host name (rtmps)
+    int ertmp;       ///< KB_PUSH_ERTMP_*
     int line;        ///< config line, for messages
     char *id;        ///< unique within its stream (the name, or name-2, ...): the API's handle
     int source;      ///< KB_PUSH_CONFIG (a push line) or KB_PUSH_API (the state file)

@@ -223,10 +223,17 @@ struct kb__frame {
     int32_t cts;          ///< composition time offset, ms
     const uint8_t *data;  ///< configuration record or coded frame
     size_t len;
+    int track;            ///< E-RTMP multitrack: the track described (after -ENOENT: the
+                          ///< message's first); -1: not multitrack
+    int tracks;           ///< ... how many tracks the message holds
 };
 
-/* 0, or -EINVAL for a message that is not audio or video or too short. */
-int kb__media_parse(const struct kb_msg *m, struct kb__frame *f);
+/* Describe track `track` of a multitrack message (-1: its first track; a
+ * message that is not multitrack is described whatever `track` says). 0;
+ * -ENOENT for a multitrack message without that track (only kind, track
+ * and tracks are set); -EINVAL for a message that is not audio or video or
+ * too short. */
+int kb__media_parse(const struct kb_msg *m, int track, struct kb__frame *f);
 
 /* A codec configuration from a sequence header. */
 struct kb__codec {

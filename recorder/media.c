@@ -5,8 +5,9 @@
  * what is left here is codec-specific: which codecs kebun records and how
  * (AVCodecID), the AudioSpecificConfig, and parameter sets repeated
  * in-band. Legacy FLV (AVC, the unofficial HEVC id 12, AAC) and Enhanced
- * RTMP (hvc1, av01, avc1, mp4a) are recorded; anything else is reported
- * with codec AV_CODEC_ID_NONE so the caller can say it is not.
+ * RTMP (hvc1, av01, avc1, mp4a, one track of a multitrack stream) are
+ * recorded; anything else is reported with codec AV_CODEC_ID_NONE so the
+ * caller can say it is not.
  */
 #include "internal.h"
 
@@ -37,22 +38,32 @@ static enum AVCodecID codec_id(const struct kb_flv_tag *t)
     return AV_CODEC_ID_NONE;
 }
 
-int kb__media_parse(const struct kb_msg *m, struct kb__frame *f)
+int kb__media_parse(const struct kb_msg *m, int track, struct kb__frame *f)
 {
     memset(f, 0, sizeof(*f));
+    f->track = -1;
     if (m->type != KB_MSG_VIDEO && m->type != KB_MSG_AUDIO)
         return -EINVAL;
     int video = m->type == KB_MSG_VIDEO;
     struct kb_flv_tag t;
     f->kind = video ? KB__V : KB__A;
-    if (kb_flv_tag_parse(m->data, m->len, video, &t) < 0)
+    int err = kb_flv_tag_parse_track(m->data, m->len, video, track, &t);
+    if (err == -ENOENT) {
+        /* Another track's message: say which, for the caller's count. */
+        if (kb_flv_tag_parse(m->data, m->len, video, &t) < 0)
+            return -EINVAL;
+        f->track = t.track_id;
+        f->tracks = t.tracks;
+        return -ENOENT;
+    }
+    if (err < 0)
         return -EINVAL;
     f->codec = codec_id(&t);
     f->name = kb_flv_codec_name(t.codec, video);
     if (t.multitrack) {
-        /* Several tracks in one message: not recorded. */
-        f->codec = AV_CODEC_ID_NONE;
-        f->name = video ? "E-RTMP multitrack" : "E-RTMP multitrack audio";
+        /* One track of several: the caller records one of each kind. */
+        f->track = t.track_id;
+        f->tracks = t.tracks;
     }
     /* Only a SequenceStart holds a configuration record the muxer takes
      * (not an MPEG2TSSequenceStart's descriptor); a channel layout, an end

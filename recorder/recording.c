@@ -59,6 +59,9 @@ struct kb__recording {
     int64_t ts_ext;
 
     struct kb__codec codec[2]; ///< the latest sequence header of each kind
+    int track[2];              ///< E-RTMP multitrack: 1 + the track recorded of each kind
+    uint64_t tracks_seen[2][4]; ///< ... the track ids seen, of each kind
+    int told_tracks[2];        ///< "recording track N only" said for this kind
     int warned[2];             ///< "not recorded" said for this kind
     int bad_hdr[2];            ///< "sequence header ignored" said for this kind
     int64_t wait_start;
@@ -93,6 +96,37 @@ struct kb__recording {
 static int open_part(struct kb__recording *rec, const struct kb__frame *key);
 static void arm_floor(struct kb__recording *rec);
 
+/* The recording's track of a message (E-RTMP multitrack: one of each kind,
+ * the first seen). */
+static int parse(const struct kb__recording *rec, const struct kb_msg *m, struct kb__frame *f)
+{
+    int kind = m->type == KB_MSG_VIDEO ? KB__V : KB__A;
+    return kb__media_parse(m, rec->track[kind] - 1, f);
+}
+
+/* A multitrack stream is recorded one track of each kind: the first one
+ * seen (a publisher sends its default track, 0, first). Says so once per
+ * recording, when a second track shows up. */
+static void note_track(struct kb__recording *rec, const struct kb__frame *f)
+{
+    int k = f->kind;
+    if (f->track < 0)
+        return;
+    if (!rec->track[k])
+        rec->track[k] = 1 + f->track;
+    rec->tracks_seen[k][f->track >> 6] |= 1ull << (f->track & 63);
+    int n = 0;
+    for (int i = 0; i < 4; i++)
+        n += __builtin_popcountll(rec->tracks_seen[k][i]);
+    if (f->tracks > n)
+        n = f->tracks;
+    if (n < 2 || rec->told_tracks[k])
+        return;
+    rec->told_tracks[k] = 1;
+    kb__log(rec->env, KB__INFO, rec->name, "multitrack %s: recording track %d only (%d tracks)",
+            k == KB__V ? "video" : "audio", rec->track[k] - 1, n);
+}
+
 int kb__recording_new(const struct kb__env *env, const char *stream, struct kb__recording **out)
 {
     struct kb__recording *rec = calloc(1, sizeof(*rec));
@@ -126,6 +160,9 @@ static void reset(struct kb__recording *rec)
     rec->active = rec->have_dir = rec->ts_init = rec->parts = 0;
     rec->warned[0] = rec->warned[1] = 0;
     rec->bad_hdr[0] = rec->bad_hdr[1] = 0;
+    memset(rec->track, 0, sizeof(rec->track));
+    memset(rec->tracks_seen, 0, sizeof(rec->tracks_seen));
+    memset(rec->told_tracks, 0, sizeof(rec->told_tracks));
     rec->part_has[0] = rec->part_has[1] = 0;
     rec->state = KB_RECORDER_IDLE;
     rec->base = INT64_MIN;
@@ -360,7 +397,7 @@ static int replay_pending(struct kb__recording *rec)
         struct kb_msg *m = rec->pend[i];
         /* Kept messages are recent: their signed distance to the last
          * unwrapped timestamp places them on the 64-bit timeline. */
-        if (kb__media_parse(m, &f) == 0)
+        if (parse(rec, m, &f) == 0)
             write_frame(rec, &f, rec->ts_ext + (int32_t)(m->timestamp - rec->ts_last));
     }
     pend_clear(rec);
@@ -383,7 +420,7 @@ static void try_start(struct kb__recording *rec, int64_t ext, int force)
     if (!(use_v && use_a) && !force && waited < (have_v && !use_v ? WAIT_KEY_MS : WAIT_OTHER_MS))
         return;
     struct kb__frame key = {0};
-    if (use_v && kb__media_parse(rec->pend[rec->pend_key - 1], &key) < 0)
+    if (use_v && parse(rec, rec->pend[rec->pend_key - 1], &key) < 0)
         return;
     if (!(use_v && use_a))
         kb__log(rec->env, KB__INFO, rec->name, "recording %s only for now (no %s yet)",
@@ -580,8 +617,12 @@ static void failed_msg(struct kb__recording *rec, struct kb_msg *m, const struct
 void kb__recording_msg(struct kb__recording *rec, struct kb_msg *m)
 {
     struct kb__frame f;
-    if (kb__media_parse(m, &f) < 0)
+    int err = parse(rec, m, &f);
+    if (err == -ENOENT)
+        note_track(rec, &f); /* only another track: not recorded */
+    if (err < 0)
         return;
+    note_track(rec, &f);
     if (!rec->active)
         kb__recording_begin(rec, kb__wall_ms(), rec->drops);
     int64_t ext;

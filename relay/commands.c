@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "relay/rtmp/caps.h"
 #include "relay/rtmp/error.h"
 #include "relay/rtmp/flv.h"
 #include "server.h"
@@ -119,25 +120,23 @@ static int on_connect(struct kb_session *s, const struct kb_cmd *c)
     if (err)
         return err;
 
-    struct kb_cmd_builder b;
-    kb_proto_cmd_begin(&b, "_result", c->txn);
-    kb_amf_w_object_begin(&b.w);
-    kb_amf_w_prop_string(&b.w, "fmsVer", "FMS/3,5,7,7009");
-    kb_amf_w_prop_number(&b.w, "capabilities", 31);
-    kb_amf_w_prop_number(&b.w, "mode", 1);
-    kb_amf_w_object_end(&b.w);
-    kb_amf_w_object_begin(&b.w);
-    kb_amf_w_prop_string(&b.w, "level", "status");
-    kb_amf_w_prop_string(&b.w, "code", "NetConnection.Connect.Success");
-    kb_amf_w_prop_string(&b.w, "description", "Connection succeeded.");
-    kb_amf_w_prop_number(&b.w, "objectEncoding", enc && enc->type == KB_AMF_NUMBER ? enc->num : 0);
-    kb_amf_w_object_end(&b.w);
-    err = kb_proto_cmd_end(&s->conn.proto, &b, 0);
+    err = kb_proto_connect_result(&s->conn.proto, c->txn,
+                                  enc && enc->type == KB_AMF_NUMBER ? enc->num : 0);
     if (err)
         return err;
     s->state = KB_SS_CONNECTED;
-    kb_log(KB_LOG_INFO, NULL, s->conn.peer, "connected to app '%s'%s%s", appname,
-           flashver[0] ? " by " : "", flashver);
+    /* What the peer can be sent, should it play (E-RTMP v1/v2 connect). */
+    char why[96], desc[140], caps[160] = "";
+    memset(&s->player.caps, 0, sizeof(s->player.caps));
+    if (kb_caps_parse(&s->player.caps, &c->doc, c->obj, why, sizeof(why)) > 0)
+        kb_log(KB_LOG_WARN, NULL, s->conn.peer,
+               "connect: Enhanced RTMP capability ignored (%s)", why);
+    if (s->player.caps.declared) {
+        kb_caps_describe(&s->player.caps, desc, sizeof(desc));
+        snprintf(caps, sizeof(caps), " (Enhanced RTMP: %s)", desc);
+    }
+    kb_log(KB_LOG_INFO, NULL, s->conn.peer, "connected to app '%s'%s%s%s", appname,
+           flashver[0] ? " by " : "", flashver, caps);
     return 0;
 }
 
@@ -273,6 +272,13 @@ static int on_play(struct kb_session *s, const struct kb_cmd *c, const struct kb
         }
         return reply_status_close(s, m->stream_id, "NetStream.Play.StreamNotFound",
                                   "No such stream.", "play of an unknown stream");
+    }
+    char what[96];
+    if (kb__player_refuses(&s->player.caps, st, what, sizeof(what))) {
+        char desc[200];
+        kb__player_refusal(s, st->name, what, desc, sizeof(desc));
+        return reply_status_close(s, m->stream_id, "NetStream.Play.Failed", desc,
+                                  "player does not accept the stream's codec");
     }
     s->state = KB_SS_PLAYING;
     s->stream = st;

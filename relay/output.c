@@ -24,6 +24,7 @@ enum {
     PH_RESOLVE,
     PH_TRANSPORT, ///< TCP, TLS, RTMP handshake: the connection's stage says which
     PH_CONNECT,   ///< connect sent
+    PH_MEDIA,     ///< connected; waiting for the stream's first audio or video
     PH_CREATE,    ///< createStream sent
     PH_PUBLISH,   ///< publish sent
     PH_LIVE,
@@ -32,7 +33,8 @@ enum {
 static const char *phase_name(const struct kb_output *o)
 {
     static const char *const names[] = {
-        "idle", "resolving", "connecting", "waiting for connect", "waiting for createStream",
+        "idle", "resolving", "connecting", "waiting for connect",
+        "waiting for the stream's first media", "waiting for createStream",
         "waiting for publish", "live",
     };
     if (o->phase == PH_TRANSPORT && o->c)
@@ -54,8 +56,9 @@ static struct kb_output *sink_output(struct kb_sink *k)
 
 const char *kb_output_state_name(enum kb_output_state s)
 {
-    static const char *const names[] = {"idle", "connecting", "live", "retrying", "failed"};
-    return s <= KB_OUT_FAILED ? names[s] : "?";
+    static const char *const names[] = {"idle",   "connecting", "live",
+                                        "retrying", "failed",   "refused"};
+    return s <= KB_OUT_REFUSED ? names[s] : "?";
 }
 
 static void set_state(struct kb_output *o, enum kb_output_state st)
@@ -103,6 +106,7 @@ static void on_timer_close(uv_handle_t *h)
 }
 
 static void attempt(struct kb_output *o);
+static void start(struct kb_output *o);
 static void on_timer(uv_timer_t *t);
 
 /* The output is the role of its client connection. */
@@ -284,6 +288,10 @@ static void on_handshake_done(struct kb_conn *c)
     kb_amf_w_prop_string(&b.w, "type", "nonprivate");
     kb_amf_w_prop_string(&b.w, "flashVer", "FMLE/3.0 (compatible; kebun)");
     kb_amf_w_prop_string(&b.w, "tcUrl", p->tcurl);
+    /* What a publisher of E-RTMP declares (as FFmpeg's rtmp_enhanced_codecs
+     * and OBS do); legacy platforms skip properties they do not know. */
+    if (p->ertmp != KB_PUSH_ERTMP_OFF)
+        kb_caps_write_ours(&b.w);
     kb_amf_w_object_end(&b.w);
     if (!err)
         err = send_cmd(o, &b, 0);
@@ -319,6 +327,92 @@ static void go_live(struct kb_output *o)
     o->catching_up = 1;
     kb_stream_catch_up(o->stream, &o->sink);
     o->catching_up = 0;
+}
+
+static void hang_up(struct kb_output *o, enum kb_output_state next, const char *why);
+
+/* The platform cannot take what the stream sends (Enhanced RTMP it did not
+ * declare): sending it anyway would be garbage on its side, and the other
+ * track alone (audio without its video) a broken broadcast. So it is not
+ * published to (or unpublished at once), and its state says why until the
+ * stream's codecs change, a reload, or the next broadcast. */
+static void refuse(struct kb_output *o, enum kb_caps_verdict v, const char *what)
+{
+    o->refused = v;
+    char declared[140];
+    kb_caps_describe(&o->caps, declared, sizeof(declared));
+    snprintf(o->last_error, sizeof(o->last_error), "destination does not accept %s", what);
+    o->last_error_at = kb_wall_ms();
+    olog(o, KB_LOG_WARN,
+         "%s (it declared Enhanced RTMP: %s%s); not published until the stream's codecs "
+         "change or a reload",
+         o->last_error, declared,
+         o->conf->ertmp == KB_PUSH_ERTMP_OFF ? "; ertmp=off" : "");
+    hang_up(o, KB_OUT_REFUSED, o->last_error);
+}
+
+/* What the platform takes: its connect _result's declaration (in either
+ * object), or what `ertmp=` says instead. */
+static void read_caps(struct kb_output *o, const struct kb_cmd *c)
+{
+    memset(&o->caps, 0, sizeof(o->caps));
+    if (o->conf->ertmp == KB_PUSH_ERTMP_OFF)
+        return;
+    char why[96];
+    int bad = kb_caps_parse(&o->caps, &c->doc, c->obj, why, sizeof(why));
+    if (!bad)
+        bad = kb_caps_parse(&o->caps, &c->doc, c->arg1, why, sizeof(why));
+    else
+        kb_caps_parse(&o->caps, &c->doc, c->arg1, NULL, 0);
+    if (bad)
+        olog(o, KB_LOG_WARN, "platform's Enhanced RTMP capability ignored (%s)", why);
+    if (o->conf->ertmp == KB_PUSH_ERTMP_ON) {
+        struct kb_caps all;
+        kb_caps_all(&all);
+        for (int i = 0; i < KB_CAPS_CODECS; i++)
+            o->caps.codec[i] |= all.codec[i];
+        o->caps.caps_ex |= all.caps_ex;
+        o->caps.declared = 1;
+    }
+    if (o->caps.declared) {
+        char d[140];
+        kb_caps_describe(&o->caps, d, sizeof(d));
+        olog(o, KB_LOG_DEBUG, "takes Enhanced RTMP: %s%s", d,
+             o->conf->ertmp == KB_PUSH_ERTMP_ON ? " (ertmp=on)" : "");
+    }
+}
+
+/* The stream has sent audio or video in this publish session (a sequence
+ * header, or frames of a codec without one). */
+static int has_media(const struct kb_stream *st)
+{
+    return st->video_hdr || st->audio_hdr || st->gop_len > 0;
+}
+
+/* Connected, and the stream's codecs are known: publish, or refuse when
+ * the platform did not declare them. Nothing is published before that, so
+ * a platform that cannot take the stream never sees a publish. */
+static int publish_or_refuse(struct kb_output *o)
+{
+    char what[96];
+    enum kb_caps_verdict v = kb_stream_admits(o->stream, &o->caps, what, sizeof(what));
+    if (v != KB_CAPS_OK) {
+        refuse(o, v, what);
+        return 0;
+    }
+    o->phase = PH_CREATE;
+    int err = send_name_cmd(o, "releaseStream", 2);
+    if (!err)
+        err = send_name_cmd(o, "FCPublish", 3);
+    if (!err) {
+        struct kb_cmd_builder b;
+        kb_proto_cmd_begin(&b, "createStream", o->txn = 4);
+        kb_amf_w_null(&b.w);
+        err = send_cmd(o, &b, 0);
+    }
+    if (!err)
+        err = kb_conn_sync(o->c);
+    return err;
 }
 
 static void on_status(struct kb_output *o, const struct kb_cmd *c)
@@ -357,16 +451,11 @@ static int on_message(struct kb_conn *conn, struct kb_msg *m)
     }
     if (kb_amf_str_eq(c.name, "_result")) {
         if (o->phase == PH_CONNECT && c.txn == 1) {
-            o->phase = PH_CREATE;
-            err = send_name_cmd(o, "releaseStream", 2);
-            if (!err)
-                err = send_name_cmd(o, "FCPublish", 3);
-            if (!err) {
-                struct kb_cmd_builder b;
-                kb_proto_cmd_begin(&b, "createStream", o->txn = 4);
-                kb_amf_w_null(&b.w);
-                err = send_cmd(o, &b, 0);
-            }
+            read_caps(o, &c);
+            /* Publish only once it is clear what the platform will get. */
+            o->phase = PH_MEDIA;
+            if (has_media(o->stream))
+                err = publish_or_refuse(o);
         } else if (o->phase == PH_CREATE && c.txn == 4) {
             if (kb_amf_u32(c.arg1, &o->msid) < 0) {
                 fail(o, "platform answered createStream without a valid stream id");
@@ -506,8 +595,28 @@ static void send_msg(struct kb_output *o, struct kb_msg *m)
 static void sink_msg(struct kb_sink *k, struct kb_msg *m)
 {
     struct kb_output *o = sink_output(k);
-    if (o->state == KB_OUT_LIVE)
-        send_msg(o, m);
+    if (o->phase == PH_MEDIA && (m->flags & (KB_MSGF_AUDIO | KB_MSGF_VIDEO))) {
+        if (publish_or_refuse(o) < 0)
+            fail(o, "out of memory");
+    } else if (o->state == KB_OUT_LIVE) {
+        enum kb_caps_verdict v = kb_caps_admit(&o->caps, m);
+        if (v == KB_CAPS_OK) {
+            send_msg(o, m);
+        } else if (v != KB_CAPS_SKIP) {
+            char what[96];
+            kb_caps_what(v, m, what, sizeof(what));
+            refuse(o, v, what);
+        }
+    } else if (o->state == KB_OUT_REFUSED && (m->flags & (KB_MSGF_SEQHDR | KB_MSGF_LAYOUT)) &&
+               o->refused != KB_CAPS_NO_MODEX &&
+               kb_stream_admits(o->stream, &o->caps, NULL, 0) == KB_CAPS_OK) {
+        /* New sequence headers the platform takes (the phone switched to
+         * H.264, say): try again. A refusal for ModEx came from frames,
+         * which no header says anything about: that one waits for the
+         * next broadcast or a reload. */
+        olog(o, KB_LOG_INFO, "the stream's codecs changed: trying again");
+        start(o);
+    }
 }
 
 static void start(struct kb_output *o)
@@ -522,7 +631,7 @@ void kb_output_reloaded(struct kb_output *o)
 {
     /* "failed" waits for the config to be fixed (a CA file that did not
      * load): a reload that keeps the destination is that moment. */
-    if (o->state != KB_OUT_FAILED || o->removing)
+    if ((o->state != KB_OUT_FAILED && o->state != KB_OUT_REFUSED) || o->removing)
         return;
     if (o->stream->bcast == KB_BC_IDLE) {
         set_state(o, KB_OUT_IDLE);
@@ -535,7 +644,7 @@ void kb_output_reloaded(struct kb_output *o)
 static void sink_publish(struct kb_sink *k, int resumed)
 {
     struct kb_output *o = sink_output(k);
-    if (o->state == KB_OUT_IDLE || o->state == KB_OUT_FAILED) {
+    if (o->state == KB_OUT_IDLE || o->state == KB_OUT_FAILED || o->state == KB_OUT_REFUSED) {
         start(o);
     } else if (o->state == KB_OUT_LIVE) {
         /* The publisher came back: its first keyframe comes after its
@@ -545,18 +654,18 @@ static void sink_publish(struct kb_sink *k, int resumed)
     (void)resumed;
 }
 
-/* End the platform's broadcast: FCUnpublish and deleteStream when live.
- * The connection is handed off to close by itself once they are written
- * (or when the session sweep gives up on a peer that stopped reading), so
- * the output is free to start a new broadcast at once. */
-static void finish(struct kb_output *o)
+/* Let go of the platform's connection and enter `next`: FCUnpublish and
+ * deleteStream when live. The connection is handed off to close by itself
+ * once they are written (or when the session sweep gives up on a peer that
+ * stopped reading), so the output is free to start again at once. */
+static void hang_up(struct kb_output *o, enum kb_output_state next, const char *why)
 {
     uv_timer_stop(&o->timer);
     if (o->resolving)
         uv_cancel((uv_req_t *)&o->gai);
     struct kb_conn *c = o->c;
     int live = o->state == KB_OUT_LIVE;
-    set_state(o, KB_OUT_IDLE);
+    set_state(o, next);
     o->phase = PH_NONE;
     if (!c)
         return;
@@ -572,16 +681,22 @@ static void finish(struct kb_output *o)
         }
         if (!err)
             err = kb_conn_sync(c);
-        olog(o, KB_LOG_INFO, "broadcast ended: unpublished after %llu messages",
+        olog(o, KB_LOG_INFO, "%s: unpublished after %llu messages", why,
              (unsigned long long)o->msgs_sent);
     }
     /* The goodbye outlives the output's interest in the connection. */
     kb_conn_disown(c);
     o->c = NULL;
     if (live && !err)
-        kb_conn_close_after_flush(c, "broadcast ended", o->srv->conf->push_timeout);
+        kb_conn_close_after_flush(c, why, o->srv->conf->push_timeout);
     else
-        kb_conn_close(c, "broadcast ended");
+        kb_conn_close(c, why);
+}
+
+/* End the platform's broadcast. */
+static void finish(struct kb_output *o)
+{
+    hang_up(o, KB_OUT_IDLE, "broadcast ended");
 }
 
 static void sink_end(struct kb_sink *k)

@@ -16,6 +16,7 @@
 #include <uv.h>
 
 #include "config/push.h"
+#include "relay/rtmp/caps.h"
 #include "relay/rtmp/gate.h"
 #include "relay/stream.h"
 
@@ -28,6 +29,8 @@ enum kb_output_state {
     KB_OUT_LIVE,       ///< publishing to the platform
     KB_OUT_RETRYING,   ///< waiting to try again after a failure
     KB_OUT_FAILED,     ///< a local problem retrying cannot fix (e.g. unreadable CA file)
+    KB_OUT_REFUSED,    ///< the platform cannot take the stream's codec (E-RTMP): not published
+                       ///< until the codecs change, a reload or the next broadcast
 };
 
 struct kb_output {
@@ -49,6 +52,9 @@ struct kb_output {
 
     /* The publish conversation. */
     int phase;
+    struct kb_caps caps;           ///< what the platform takes: its connect _result's E-RTMP
+                                   ///< declaration, or all / none (conf->ertmp on / off)
+    int refused;                   ///< while KB_OUT_REFUSED: why (enum kb_caps_verdict)
     uint32_t msid;                 ///< from createStream
     double txn;                    ///< last transaction id used
 

@@ -12,6 +12,46 @@ static struct kb_session *of_sink(struct kb_sink *k)
     return (struct kb_session *)((char *)k - offsetof(struct kb_session, player.sink));
 }
 
+int kb__player_refuses(const struct kb_caps *caps, const struct kb_stream *st, char *what,
+                       size_t n)
+{
+    return kb_stream_admits(st, caps, what, n) != KB_CAPS_OK;
+}
+
+void kb__player_refusal(struct kb_session *s, const char *stream, const char *what, char *desc,
+                        size_t n)
+{
+    char declared[140];
+    kb_caps_describe(&s->player.caps, declared, sizeof(declared));
+    /* A legacy player (Debian's ffmpeg 5.1, librtmp) cannot parse an
+     * extended tag: sending it would be garbage, so the play fails with a
+     * status that says why. */
+    kb_log(KB_LOG_WARN, stream, s->conn.peer,
+           "play refused (player does not accept %s; its connect declared Enhanced RTMP: %s)",
+           what, declared);
+    snprintf(desc, n,
+             "%s sends %s, which this player did not declare in its connect (Enhanced RTMP "
+             "fourCcList, FourCcInfoMap or capsEx).",
+             stream, what);
+}
+
+/* The stream sent something this player cannot take: the play fails. */
+static void refuse(struct kb_session *s, const struct kb_msg *m, enum kb_caps_verdict v)
+{
+    char what[96], desc[200];
+    kb_caps_what(v, m, what, sizeof(what));
+    kb__player_refusal(s, s->stream->name, what, desc, sizeof(desc));
+    uint32_t msid = s->msid;
+    char why[128];
+    snprintf(why, sizeof(why), "player does not accept %s", what);
+    kb__session_end_role(s, why);
+    if (kb_proto_send_status(&s->conn.proto, msid, "error", "NetStream.Play.Failed", desc) ||
+        kb_conn_sync(&s->conn))
+        kb__session_close(s, "out of memory");
+    else
+        kb__session_close_after_reply(s, why);
+}
+
 static void on_msg(struct kb_sink *k, struct kb_msg *m)
 {
     struct kb_session *s = of_sink(k);
@@ -19,6 +59,13 @@ static void on_msg(struct kb_sink *k, struct kb_msg *m)
     struct kb_conn *c = &s->conn;
     if (c->closing || (p->paused && !kb_msg_is_setup(m)))
         return;
+    enum kb_caps_verdict v = kb_caps_admit(&p->caps, m);
+    if (v == KB_CAPS_SKIP)
+        return;
+    if (v != KB_CAPS_OK) {
+        refuse(s, m, v);
+        return;
+    }
     /* Bound what a slow player pins. The cached GOP it is handed on start
      * is pinned by the cache anyway, so it does not count. */
     uint64_t limit = p->catching_up ? UINT64_MAX : s->srv->conf->player_queue;

@@ -91,6 +91,11 @@ static void caches_clear(struct kb_stream *st)
         kb_msg_unref(*slots[i]);
         *slots[i] = NULL;
     }
+    for (size_t i = 0; i < KB_TRACK_HDRS; i++) {
+        kb_msg_unref(st->track_hdr[i]);
+        st->track_hdr[i] = NULL;
+    }
+    st->first_track[0] = st->first_track[1] = 0;
 }
 
 static void stream_free(struct kb_stream *st)
@@ -380,6 +385,40 @@ static void keep(struct kb_msg **slot, struct kb_msg *m)
     *slot = kb_msg_ref(m);
 }
 
+/* The first track id of a multitrack message, or -1. */
+static int track_of(const struct kb_msg *m)
+{
+    struct kb_flv_tag t;
+    if (!(m->flags & KB_MSGF_MULTITRACK) ||
+        kb_flv_tag_parse(m->data, m->len, m->type == KB_MSG_VIDEO, &t) < 0)
+        return -1;
+    return t.track_id;
+}
+
+/* An E-RTMP multitrack publisher sends one sequence header per track: the
+ * first track's goes where a plain stream's does, each other track's into
+ * a slot of its own, so a late joiner gets every track's. */
+static struct kb_msg **track_slot(struct kb_stream *st, const struct kb_msg *m)
+{
+    int kind = m->flags & KB_MSGF_VIDEO ? 0 : 1, id = track_of(m);
+    struct kb_msg **main = kind == 0 ? &st->video_hdr : &st->audio_hdr;
+    if (id < 0)
+        return main;
+    if (!st->first_track[kind])
+        st->first_track[kind] = 1 + id;
+    if (st->first_track[kind] == 1 + id)
+        return main;
+    struct kb_msg **free_slot = NULL;
+    for (size_t i = 0; i < KB_TRACK_HDRS; i++) {
+        struct kb_msg *h = st->track_hdr[i];
+        if (!h && !free_slot)
+            free_slot = &st->track_hdr[i];
+        else if (h && h->type == m->type && track_of(h) == id)
+            return &st->track_hdr[i];
+    }
+    return free_slot; /* NULL past KB_TRACK_HDRS tracks: then only the GOP cache keeps it */
+}
+
 /* The cache slot a setup message replaces, or NULL. */
 static struct kb_msg **setup_slot(struct kb_stream *st, const struct kb_msg *m)
 {
@@ -388,7 +427,7 @@ static struct kb_msg **setup_slot(struct kb_stream *st, const struct kb_msg *m)
     if (m->flags & KB_MSGF_LAYOUT)
         return &st->audio_layout;
     if (m->flags & KB_MSGF_SEQHDR)
-        return m->flags & KB_MSGF_VIDEO ? &st->video_hdr : &st->audio_hdr;
+        return track_slot(st, m);
     return NULL;
 }
 
@@ -399,6 +438,13 @@ int kb_stream_push(struct kb_stream *st, struct kb_msg *m)
         m = strip_set_data_frame(m);
     if (m->flags & KB_MSGF_VIDEO)
         st->has_video = 1;
+    /* A multitrack stream is joined at its first track's keyframes (the
+     * other tracks' follow at the same time when their GOPs are aligned):
+     * another track's keyframe must not restart the GOP cache or end a
+     * skip with the first track in the middle of its GOP. */
+    if ((m->flags & (KB_MSGF_MULTITRACK | KB_MSGF_KEY)) == (KB_MSGF_MULTITRACK | KB_MSGF_KEY) &&
+        st->first_track[0] && track_of(m) + 1 != st->first_track[0])
+        m->flags &= (uint16_t)~KB_MSGF_KEY;
     /* Without video every audio frame is a place to start. */
     if (!st->has_video && (m->flags & KB_MSGF_AUDIO) && !kb_msg_is_setup(m))
         m->flags |= KB_MSGF_KEY;
@@ -438,7 +484,9 @@ static int hand_out(void *ud, struct kb_msg *m)
 
 int kb_stream_catch_up(struct kb_stream *st, struct kb_sink *sink)
 {
-    struct kb_msg *setup[] = {st->metadata, st->video_hdr, st->audio_hdr, st->audio_layout};
+    struct kb_msg *setup[4 + KB_TRACK_HDRS] = {st->metadata, st->video_hdr, st->audio_hdr,
+                                               st->audio_layout};
+    memcpy(setup + 4, st->track_hdr, sizeof(st->track_hdr));
     fanout_begin(st);
     /* The sink may detach itself on the way (its connection failed). */
     for (size_t i = 0; i < sizeof(setup) / sizeof(setup[0]) && sink->stream == st; i++)
@@ -449,4 +497,21 @@ int kb_stream_catch_up(struct kb_stream *st, struct kb_sink *sink)
         deliver(st, sink, st->gop[i]);
     fanout_end(st);
     return got_key;
+}
+
+enum kb_caps_verdict kb_stream_admits(const struct kb_stream *st, const struct kb_caps *caps,
+                                      char *what, size_t n)
+{
+    const struct kb_msg *setup[3 + KB_TRACK_HDRS] = {st->video_hdr, st->audio_hdr,
+                                                     st->audio_layout};
+    memcpy(setup + 3, st->track_hdr, sizeof(st->track_hdr));
+    for (size_t i = 0; i < sizeof(setup) / sizeof(setup[0]); i++) {
+        enum kb_caps_verdict v = setup[i] ? kb_caps_admit(caps, setup[i]) : KB_CAPS_OK;
+        if (v != KB_CAPS_OK && v != KB_CAPS_SKIP) {
+            if (what && n)
+                kb_caps_what(v, setup[i], what, n);
+            return v;
+        }
+    }
+    return KB_CAPS_OK;
 }

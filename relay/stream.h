@@ -30,6 +30,7 @@
 #include <stdint.h>
 
 #include "list.h"
+#include "relay/rtmp/caps.h"
 #include "relay/rtmp/msg.h"
 #include "silence.h"
 
@@ -71,6 +72,7 @@ struct kb_sink {
 };
 
 #define KB_GOP_MAX_MSGS 4096 ///< messages in one cached GOP (with its audio)
+#define KB_TRACK_HDRS 8      ///< sequence headers kept for a multitrack stream's other tracks
 
 enum kb_broadcast {
     KB_BC_IDLE,  ///< nobody publishing, no broadcast
@@ -111,6 +113,9 @@ struct kb_stream {
     struct kb_msg *video_hdr;     ///< last video sequence header
     struct kb_msg *audio_hdr;     ///< last audio sequence header
     struct kb_msg *audio_layout;  ///< last E-RTMP audio MultichannelConfig
+    struct kb_msg *track_hdr[KB_TRACK_HDRS]; ///< E-RTMP multitrack: the other tracks' sequence
+                                  ///< headers (video_hdr / audio_hdr hold the first track's)
+    int first_track[2];           ///< multitrack: 1 + the first track id seen (video, audio)
     struct kb_msg **gop;          ///< messages since the last keyframe, keyframe first
     uint32_t gop_len, gop_cap;
     uint64_t gop_bytes;
@@ -185,6 +190,11 @@ int kb_stream_push(struct kb_stream *st, struct kb_msg *m);
 
 void kb_stream_attach(struct kb_stream *st, struct kb_sink *sink);
 void kb_stream_detach(struct kb_sink *sink);
+/* Whether a receiver that declared `caps` can take what the stream sends
+ * now (its sequence headers and channel layout): KB_CAPS_OK, or the
+ * refusal, with what it names in `what`. */
+enum kb_caps_verdict kb_stream_admits(const struct kb_stream *st, const struct kb_caps *caps,
+                                      char *what, size_t n);
 /* Hand a sink what it needs to start: metadata, sequence headers and
  * (when cached) the current GOP. Returns 1 when it got a keyframe to start
  * from, 0 when it must wait for the next one. */

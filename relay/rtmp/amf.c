@@ -344,6 +344,13 @@ void kb_amf_w_ecma_begin(struct kb_amf_w *w, uint32_t count)
     put_bytes(w, b, sizeof(b));
 }
 
+void kb_amf_w_strict_begin(struct kb_amf_w *w, uint32_t count)
+{
+    uint8_t b[5] = {KB_AMF_STRICT_ARRAY};
+    kb_put_be32(b + 1, count);
+    put_bytes(w, b, sizeof(b));
+}
+
 void kb_amf_w_object_end(struct kb_amf_w *w)
 {
     put_bytes(w, (const uint8_t[]){0, 0, KB_AMF_OBJECT_END}, 3);

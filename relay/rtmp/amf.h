@@ -97,6 +97,8 @@ void kb_amf_w_null(struct kb_amf_w *w);
 void kb_amf_w_object_begin(struct kb_amf_w *w);
 void kb_amf_w_ecma_begin(struct kb_amf_w *w, uint32_t count);
 void kb_amf_w_object_end(struct kb_amf_w *w);
+/* A strict array of `count` values; the values follow, with no end marker. */
+void kb_amf_w_strict_begin(struct kb_amf_w *w, uint32_t count);
 void kb_amf_w_prop_number(struct kb_amf_w *w, const char *name, double v);
 void kb_amf_w_prop_bool(struct kb_amf_w *w, const char *name, int v);
 void kb_amf_w_prop_string(struct kb_amf_w *w, const char *name, const char *v);

@@ -389,35 +389,31 @@ static int opus_head(const uint8_t *p, size_t n, struct kb_codec_info *out)
 int kb_codec_info(const struct kb_msg *m, struct kb_codec_info *out)
 {
     memset(out, 0, sizeof(*out));
-    const uint8_t *p = m->data;
-    if (m->len < 2 || !(m->flags & KB_MSGF_SEQHDR))
+    if (!(m->flags & KB_MSGF_SEQHDR) || (m->type != KB_MSG_VIDEO && m->type != KB_MSG_AUDIO))
         return -1;
-    int ex = m->type == KB_MSG_VIDEO ? (p[0] & 0x80) != 0 : (p[0] >> 4) == KB_FLV_AUDIO_EX;
-    if (ex) {
-        /* Single-track extended headers: packet type, FourCC, the record. */
-        if (m->len < 6 || (p[0] & 0x0f) != 0)
-            return -1;
-        const uint8_t *rec = p + 5;
-        size_t n = m->len - 5;
-        switch (m->codec) {
-        case KB_CODEC_AVC1: return kb_avcc_info(rec, n, out);
-        case KB_CODEC_HVC1: return kb_hvcc_info(rec, n, out);
-        case KB_CODEC_AV01: return kb_av1c_info(rec, n, out);
-        case KB_CODEC_MP4A: return kb_asc_info(rec, n, out);
-        case KB_CODEC_OPUS: return opus_head(rec, n, out);
-        }
+    /* The shared tag reader finds the record, behind a legacy header, an
+     * extended one, ModEx or a multitrack wrapper (its first track). */
+    int video = m->type == KB_MSG_VIDEO;
+    struct kb_flv_tag t;
+    if (kb_flv_tag_parse(m->data, m->len, video, &t) < 0 || t.what != KB_FLV_CONFIG ||
+        t.packet_type != KB_FLV_VPT_SEQUENCE_START)
         return -1;
+    const uint8_t *rec = m->data + t.body;
+    size_t n = t.body_len;
+    switch (t.codec) {
+    case KB_FLV_VIDEO_AVC:
+    case KB_CODEC_AVC1:
+        return video ? kb_avcc_info(rec, n, out) : -1;
+    case KB_FLV_VIDEO_HEVC_LEGACY:
+    case KB_CODEC_HVC1:
+        return video ? kb_hvcc_info(rec, n, out) : -1;
+    case KB_CODEC_AV01:
+        return kb_av1c_info(rec, n, out);
+    case KB_FLV_AUDIO_AAC:
+    case KB_CODEC_MP4A:
+        return video ? -1 : kb_asc_info(rec, n, out);
+    case KB_CODEC_OPUS:
+        return opus_head(rec, n, out);
     }
-    if (m->type == KB_MSG_VIDEO) {
-        if (m->len < 6)
-            return -1;
-        if (m->codec == KB_FLV_VIDEO_AVC)
-            return kb_avcc_info(p + 5, m->len - 5, out);
-        if (m->codec == KB_FLV_VIDEO_HEVC_LEGACY)
-            return kb_hvcc_info(p + 5, m->len - 5, out);
-        return -1;
-    }
-    if (m->codec == KB_FLV_AUDIO_AAC)
-        return kb_asc_info(p + 2, m->len - 2, out);
     return -1;
 }

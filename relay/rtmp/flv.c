@@ -55,24 +55,6 @@ static int32_t si24(const uint8_t *p)
     return (int32_t)(kb_get_be24(p) << 8) >> 8;
 }
 
-/* The tracks after the first of a ManyTracks or ManyTracksManyCodecs
- * message, from `o` on: each a ([FourCC]) [track id] [size UI24] header and
- * that many bytes, the last ending where the message does. 0 or -EINVAL. */
-static int check_tracks(const uint8_t *p, size_t n, size_t o, int mt)
-{
-    size_t head = (mt == KB_FLV_MT_MANY_CODECS ? 4 : 0) + 1 + 3;
-    while (o < n) {
-        if (head > n - o)
-            return -EINVAL;
-        o += head;
-        size_t size = kb_get_be24(p + o - 3);
-        if (size > n - o)
-            return -EINVAL;
-        o += size;
-    }
-    return 0;
-}
-
 /* What each packet type carries, plus one (0: reserved, or a wrapper that
  * is read past before). Legacy AVCPacketType 0-2 and AACPacketType 0-1
  * mean what the E-RTMP types of the same numbers do. */
@@ -91,12 +73,57 @@ static const uint8_t audio_what[16] = {
     [KB_FLV_APT_MULTICHANNEL_CONFIG] = KB_FLV_LAYOUT + 1,
 };
 
+/* The tracks of a Multitrack message from `o` on (after the AvMultitrackType
+ * byte, and after the shared FourCC unless each track names its own): each
+ * ([FourCC]) [track id] ([size UI24]) [data], OneTrack's data running to the
+ * end of the message and every other track's to its size, the last ending
+ * where the message does. Describes the track `want` (-1: the first) in t
+ * and *off / *end, and counts them all. 0, -ENOENT or -EINVAL. */
+static int tracks(const uint8_t *p, size_t n, size_t o, int mt, int want, struct kb_flv_tag *t,
+                  size_t *off, size_t *end)
+{
+    const uint16_t shared = t->codec;
+    int found = 0;
+    unsigned count = 0;
+    do {
+        uint16_t codec = shared;
+        if (mt == KB_FLV_MT_MANY_CODECS) {
+            if (n - o < 4)
+                return -EINVAL;
+            codec = fourcc_codec(p + o);
+            o += 4;
+        }
+        if (o >= n)
+            return -EINVAL;
+        uint8_t id = p[o++];
+        size_t size = n - o;
+        if (mt != KB_FLV_MT_ONE_TRACK) {
+            if (n - o < 3 || kb_get_be24(p + o) > n - o - 3)
+                return -EINVAL;
+            size = kb_get_be24(p + o);
+            o += 3;
+        }
+        if (!found && (want < 0 || id == want)) {
+            found = 1;
+            t->codec = codec;
+            t->track_id = id;
+            *off = o;
+            *end = o + size;
+        }
+        o += size;
+        count++;
+    } while (o < n && mt != KB_FLV_MT_ONE_TRACK);
+    t->tracks = (uint8_t)(count > 255 ? 255 : count);
+    return found ? 0 : -ENOENT;
+}
+
 /* The part of an E-RTMP header that audio and video share, from byte 1 on:
  * ModEx prefixes, a command (video), the Multitrack wrapper and the
- * FourCC. Sets t->packet_type, codec, multitrack, track_id, modex, *off
- * (where the first track's body starts) and *end (where it ends). 0 or
- * -EINVAL. */
-static int ex_header(const uint8_t *p, size_t n, struct kb_flv_tag *t, size_t *off, size_t *end)
+ * FourCC. Sets t->packet_type, codec, multitrack, tracks, track_id, modex,
+ * *off (where the described track's body starts) and *end (where it
+ * ends). 0, -ENOENT (no track `want`) or -EINVAL. */
+static int ex_header(const uint8_t *p, size_t n, int want, struct kb_flv_tag *t, size_t *off,
+                     size_t *end)
 {
     const int multitrack = t->video ? KB_FLV_VPT_MULTITRACK : KB_FLV_APT_MULTITRACK;
     int pkt = p[0] & 0x0f;
@@ -138,24 +165,23 @@ static int ex_header(const uint8_t *p, size_t n, struct kb_flv_tag *t, size_t *o
         t->multitrack = (uint8_t)(mt + 1);
     }
     t->packet_type = (uint8_t)pkt;
+    if (mt == KB_FLV_MT_MANY_CODECS) {
+        /* The first track's own FourCC comes where the shared one would:
+         * the codec is known even when the rest is cut short. */
+        if (o + 4 > n)
+            return -EINVAL;
+        t->codec = fourcc_codec(p + o);
+        return tracks(p, n, o, mt, want, t, off, end);
+    }
     if (o + 4 > n)
         return -EINVAL;
     t->codec = fourcc_codec(p + o);
     o += 4;
-    *end = n;
-    if (mt >= 0) {
-        if (o >= n)
-            return -EINVAL;
-        t->track_id = p[o++];
-        if (mt != KB_FLV_MT_ONE_TRACK) {
-            if (o + 3 > n || kb_get_be24(p + o) > n - o - 3)
-                return -EINVAL;
-            *end = o + 3 + kb_get_be24(p + o);
-            o += 3;
-        }
-    }
+    if (mt >= 0)
+        return tracks(p, n, o, mt, want, t, off, end);
     *off = o;
-    return mt > KB_FLV_MT_ONE_TRACK ? check_tracks(p, n, *end, mt) : 0;
+    *end = n;
+    return 0;
 }
 
 /* Coded video frames: a keyframe or not, and for AVC/HEVC/VVC
@@ -173,10 +199,11 @@ static int video_frames(const uint8_t *p, struct kb_flv_tag *t, size_t *off, siz
 }
 
 /* An E-RTMP audio or video tag. */
-static int parse_ex(const uint8_t *p, size_t n, struct kb_flv_tag *t, size_t *off, size_t *end)
+static int parse_ex(const uint8_t *p, size_t n, int want, struct kb_flv_tag *t, size_t *off,
+                    size_t *end)
 {
     t->ex = 1;
-    int err = ex_header(p, n, t, off, end);
+    int err = ex_header(p, n, want, t, off, end);
     if (err < 0)
         return err;
     if (t->video && t->frame_type == KB_FLV_FRAME_COMMAND &&
@@ -191,12 +218,12 @@ static int parse_ex(const uint8_t *p, size_t n, struct kb_flv_tag *t, size_t *of
     return t->video && what == KB_FLV_MEDIA ? video_frames(p, t, off, *end) : 0;
 }
 
-static int parse_video(const uint8_t *p, size_t n, struct kb_flv_tag *t, size_t *off,
+static int parse_video(const uint8_t *p, size_t n, int want, struct kb_flv_tag *t, size_t *off,
                        size_t *end)
 {
     if (p[0] & 0x80) {
         t->frame_type = (p[0] >> 4) & 7;
-        return parse_ex(p, n, t, off, end);
+        return parse_ex(p, n, want, t, off, end);
     }
     t->frame_type = p[0] >> 4;
     t->codec = p[0] & 0x0f;
@@ -226,12 +253,12 @@ static int parse_video(const uint8_t *p, size_t n, struct kb_flv_tag *t, size_t 
     return 0;
 }
 
-static int parse_audio(const uint8_t *p, size_t n, struct kb_flv_tag *t, size_t *off,
+static int parse_audio(const uint8_t *p, size_t n, int want, struct kb_flv_tag *t, size_t *off,
                        size_t *end)
 {
     int fmt = p[0] >> 4;
     if (fmt == KB_FLV_AUDIO_EX)
-        return parse_ex(p, n, t, off, end);
+        return parse_ex(p, n, want, t, off, end);
     t->codec = (uint16_t)fmt;
     t->packet_type = KB_FLV_APT_CODED_FRAMES;
     t->what = KB_FLV_MEDIA;
@@ -248,7 +275,8 @@ static int parse_audio(const uint8_t *p, size_t n, struct kb_flv_tag *t, size_t 
     return 0;
 }
 
-int kb_flv_tag_parse(const uint8_t *p, size_t n, int video, struct kb_flv_tag *t)
+int kb_flv_tag_parse_track(const uint8_t *p, size_t n, int video, int track_id,
+                           struct kb_flv_tag *t)
 {
     memset(t, 0, sizeof(*t));
     t->video = video != 0;
@@ -256,7 +284,9 @@ int kb_flv_tag_parse(const uint8_t *p, size_t n, int video, struct kb_flv_tag *t
     if (n == 0 || n > UINT32_MAX)
         return -EINVAL;
     size_t off = 0, end = 0;
-    int err = video ? parse_video(p, n, t, &off, &end) : parse_audio(p, n, t, &off, &end);
+    int want = track_id < 0 ? -1 : track_id;
+    int err = video ? parse_video(p, n, want, t, &off, &end)
+                    : parse_audio(p, n, want, t, &off, &end);
     if (err < 0) {
         t->what = KB_FLV_INFO;
         t->key = 0;
@@ -266,6 +296,11 @@ int kb_flv_tag_parse(const uint8_t *p, size_t n, int video, struct kb_flv_tag *t
     t->body = (uint32_t)off;
     t->body_len = (uint32_t)(end - off);
     return 0;
+}
+
+int kb_flv_tag_parse(const uint8_t *p, size_t n, int video, struct kb_flv_tag *t)
+{
+    return kb_flv_tag_parse_track(p, n, video, -1, t);
 }
 
 static void classify_data(struct kb_msg *m)
@@ -296,6 +331,12 @@ void kb_flv_classify(struct kb_msg *m)
     int err = kb_flv_tag_parse(m->data, m->len, video, &t);
     m->flags = video ? KB_MSGF_VIDEO : KB_MSGF_AUDIO;
     m->codec = t.codec;
+    if (t.ex)
+        m->flags |= KB_MSGF_EX;
+    if (t.multitrack)
+        m->flags |= KB_MSGF_MULTITRACK;
+    if (t.modex)
+        m->flags |= KB_MSGF_MODEX;
     if (err < 0)
         return;
     switch (t.what) {

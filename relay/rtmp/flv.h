@@ -103,11 +103,12 @@ struct kb_flv_tag {
                          ///< read past; legacy AVC/HEVC/AAC keep theirs (the same
                          ///< numbers); other legacy codecs, which have none: CODED_FRAMES
     uint8_t multitrack;  ///< 0: a plain tag; else 1 + its AvMultitrackType (KB_FLV_MT_*)
-    uint8_t track_id;    ///< multitrack: the first track's id
+    uint8_t track_id;    ///< multitrack: the described track's id (the first, unless chosen)
+    uint8_t tracks;      ///< multitrack: tracks in the message (1 for OneTrack); else 0
     uint8_t modex;       ///< ModEx prefixes were read past
-    uint16_t codec;      ///< legacy codec id or KB_CODEC_* (multitrack: the first track's)
+    uint16_t codec;      ///< legacy codec id or KB_CODEC_* (multitrack: the described track's)
     int32_t cts;         ///< composition time offset, ms (AVC/HEVC/VVC coded frames), else 0
-    uint32_t body;       ///< offset of the codec payload (multitrack: the first track's)
+    uint32_t body;       ///< offset of the codec payload (multitrack: the described track's)
     uint32_t body_len;   ///< its length
 };
 
@@ -117,11 +118,21 @@ struct kb_flv_tag {
  * (video, ex, frame_type, and the codec when the header gave it first) and
  * what = KB_FLV_INFO. */
 int kb_flv_tag_parse(const uint8_t *p, size_t n, int video, struct kb_flv_tag *t);
+/* The same, describing the track `track_id` of a multitrack message (its
+ * codec, cts and body) instead of its first track. A message that is not
+ * multitrack is described as kb_flv_tag_parse does, whatever track_id.
+ * Returns -ENOENT (what = KB_FLV_INFO) when a well-formed multitrack
+ * message has no such track. */
+int kb_flv_tag_parse_track(const uint8_t *p, size_t n, int video, int track_id,
+                           struct kb_flv_tag *t);
 
 /* Set m->flags and m->codec from the payload. Never fails: a message too
  * short to classify is left as plain audio/video/data. Sequence headers get
  * KB_MSGF_SEQHDR, an audio MultichannelConfig KB_MSGF_LAYOUT (never
- * SEQHDR: it must not replace the audio sequence header a cache keeps). */
+ * SEQHDR: it must not replace the audio sequence header a cache keeps).
+ * An E-RTMP extended header gets KB_MSGF_EX (even when the rest of it is
+ * malformed), and KB_MSGF_MULTITRACK / KB_MSGF_MODEX for those wrappers:
+ * what a receiver must have declared before it is sent the message. */
 void kb_flv_classify(struct kb_msg *m);
 
 /* Composition time offset of an AVC/HEVC/VVC coded frame (signed 24-bit),

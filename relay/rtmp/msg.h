@@ -46,6 +46,9 @@ enum {
     KB_MSGF_EOS = 1 << 5,      ///< end-of-sequence marker
     KB_MSGF_LAYOUT = 1 << 6,   ///< E-RTMP audio MultichannelConfig: setup kept beside the
                                ///< audio sequence header, never in its place
+    KB_MSGF_EX = 1 << 7,       ///< E-RTMP extended header: only for peers that declared it
+    KB_MSGF_MULTITRACK = 1 << 8, ///< E-RTMP v2 Multitrack (capsEx Multitrack)
+    KB_MSGF_MODEX = 1 << 9,    ///< E-RTMP v2 ModEx prefix (capsEx ModEx)
 };
 
 /* Chunk stream ids kebun uses when it sends. */
@@ -60,7 +63,7 @@ enum {
 struct kb_msg {
     atomic_uint refcnt;  ///< owners; the last kb_msg_unref frees
     uint8_t type;        ///< message type id
-    uint8_t flags;       ///< KB_MSGF_*
+    uint16_t flags;      ///< KB_MSGF_*
     uint16_t codec;      ///< FLV codec id, or 0x100+n for E-RTMP FourCCs (see flv.h)
     uint32_t timestamp;  ///< milliseconds; the stream's timeline once shared
     uint32_t stream_id;  ///< message stream id it arrived on

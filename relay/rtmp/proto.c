@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "caps.h"
 #include "error.h"
 
 void kb_proto_init(struct kb_proto *p, uint32_t max_message)
@@ -207,6 +208,27 @@ int kb_proto_send_status(struct kb_proto *p, uint32_t msid, const char *level,
     kb_amf_w_prop_string(&b.w, "description", description);
     kb_amf_w_object_end(&b.w);
     return kb_proto_cmd_end(p, &b, msid);
+}
+
+int kb_proto_connect_result(struct kb_proto *p, double txn, double object_encoding)
+{
+    struct kb_cmd_builder b;
+    kb_proto_cmd_begin(&b, "_result", txn);
+    kb_amf_w_object_begin(&b.w);
+    kb_amf_w_prop_string(&b.w, "fmsVer", "FMS/3,5,7,7009");
+    kb_amf_w_prop_number(&b.w, "capabilities", 31);
+    kb_amf_w_prop_number(&b.w, "mode", 1);
+    /* E-RTMP: "the server SHOULD state its support" in this object. Legacy
+     * clients skip properties they do not know. */
+    kb_caps_write_ours(&b.w);
+    kb_amf_w_object_end(&b.w);
+    kb_amf_w_object_begin(&b.w);
+    kb_amf_w_prop_string(&b.w, "level", "status");
+    kb_amf_w_prop_string(&b.w, "code", "NetConnection.Connect.Success");
+    kb_amf_w_prop_string(&b.w, "description", "Connection succeeded.");
+    kb_amf_w_prop_number(&b.w, "objectEncoding", object_encoding);
+    kb_amf_w_object_end(&b.w);
+    return kb_proto_cmd_end(p, &b, 0);
 }
 
 int kb_cmd_parse(struct kb_cmd *c, const struct kb_msg *msg)

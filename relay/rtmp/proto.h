@@ -81,6 +81,12 @@ int kb_proto_cmd_end(struct kb_proto *p, struct kb_cmd_builder *b, uint32_t msid
 int kb_proto_send_status(struct kb_proto *p, uint32_t msid, const char *level,
                          const char *code, const char *description);
 
+/* The server's answer to a connect: _result(txn, {fmsVer, capabilities,
+ * mode, and kebun's Enhanced RTMP declaration: fourCcList,
+ * videoFourCcInfoMap, audioFourCcInfoMap, capsEx}, {level status,
+ * NetConnection.Connect.Success, objectEncoding}). */
+int kb_proto_connect_result(struct kb_proto *p, double txn, double object_encoding);
+
 /* A decoded command: name, transaction id and the values after them. */
 struct kb_cmd {
     struct kb_amf_doc doc;

@@ -21,11 +21,13 @@
  * (echoing the peer's strings, chunked with the peer's chunk size) must
  * read back as what was written.
  */
+#include <errno.h>
 #include <stdatomic.h>
 #include <string.h>
 
 #include "fuzz.h"
 #include "relay/rtmp/amf.h"
+#include "relay/rtmp/caps.h"
 #include "relay/rtmp/chunk.h"
 #include "relay/rtmp/error.h"
 #include "relay/rtmp/flv.h"
@@ -108,6 +110,16 @@ static void use_command(const struct kb_cmd *c)
         if (v && kb_amf_str_copy(v, name, sizeof(name)) >= 0)
             KB_FUZZ_CHECK(strlen(name) < sizeof(name));
     }
+    /* The Enhanced RTMP declaration, read as commands.c (a player's
+     * connect) and output.c (a platform's _result, both objects) do. */
+    struct kb_caps caps = {0};
+    char why[96], desc[160];
+    for (int i = 0; i < 2; i++) {
+        int bad = kb_caps_parse(&caps, &c->doc, i ? c->arg1 : c->obj, why, sizeof(why));
+        KB_FUZZ_CHECK(bad >= 0 && (bad == 0) == (why[0] == '\0') && strlen(why) < sizeof(why));
+    }
+    kb_caps_describe(&caps, desc, sizeof(desc));
+    KB_FUZZ_CHECK(strlen(desc) < sizeof(desc));
     const struct kb_amf_node *args[] = {c->arg1, c->arg2, c->arg3};
     for (size_t i = 0; i < 3; i++) {
         int len = kb_amf_str_copy(args[i], name, sizeof(name));
@@ -250,6 +262,24 @@ static void on_media(struct kb_msg *m)
         KB_FUZZ_CHECK((m->flags & ~KB_MSGF_METADATA) == 0);
     int32_t cts = kb_flv_cts(m);
     KB_FUZZ_CHECK(cts >= -(1 << 23) && cts < (1 << 23));
+    /* What a legacy peer, and one that took everything, may be sent. */
+    struct kb_caps none = {0}, all;
+    kb_caps_all(&all);
+    enum kb_caps_verdict v = kb_caps_admit(&none, m);
+    KB_FUZZ_CHECK((m->flags & KB_MSGF_EX) ? v != KB_CAPS_OK : v == KB_CAPS_OK);
+    char what[96];
+    kb_caps_what(kb_caps_admit(&all, m), m, what, sizeof(what));
+    KB_FUZZ_CHECK(strlen(what) < sizeof(what));
+    /* Any track of a multitrack message stays inside it. */
+    if (m->type == KB_MSG_VIDEO || m->type == KB_MSG_AUDIO) {
+        struct kb_flv_tag t;
+        int first = kb_flv_tag_parse(m->data, m->len, video, &t);
+        for (int id = -1; first == 0 && id < 4; id++) {
+            int err = kb_flv_tag_parse_track(m->data, m->len, video, id, &t);
+            KB_FUZZ_CHECK(err == 0 || err == -ENOENT || err == -EINVAL);
+            KB_FUZZ_CHECK(err != 0 || ((uint64_t)t.body + t.body_len <= m->len));
+        }
+    }
     KB_FUZZ_CHECK(kb_flv_codec_name(m->codec, video) != NULL);
 
     if (m->type == KB_MSG_DATA_AMF0) {

@@ -24,10 +24,11 @@ from rtmpclient import Undefined, amf_decode_all, amf_decode_one, amf_encode
 # --- what a connection saw --------------------------------------------------------
 
 class Media:
-    __slots__ = ("type", "ts", "size", "head", "at")
+    __slots__ = ("type", "ts", "size", "head", "at", "data")
 
-    def __init__(self, type_, ts, size, head, at):
+    def __init__(self, type_, ts, size, head, at, data=None):
         self.type, self.ts, self.size, self.head, self.at = type_, ts, size, head, at
+        self.data = data            # the whole payload, when the platform keeps them
 
     @property
     def is_seqhdr(self):
@@ -114,11 +115,16 @@ class FakePlatform:
                  taking data). rcvbuf keeps the kernel from hiding it.
     read_rate:   read at most this many bytes a second once publishing (a
                  platform behind a link slower than the stream).
+    caps:        properties added to the connect _result's first object (an
+                 Enhanced RTMP platform's fourCcList, FourCcInfoMaps, capsEx).
+    keep_payloads: keep every media message's whole payload (Media.data).
     """
 
     def __init__(self, name, badname=False, tls=None, stall_after=None, rcvbuf=None,
-                 bind="127.0.0.1", read_rate=None):
+                 bind="127.0.0.1", read_rate=None, caps=None, keep_payloads=False):
         self.name = name
+        self.caps = caps or {}
+        self.keep_payloads = keep_payloads
         self.read_rate = read_rate
         self.badname = badname
         self.stall_after = stall_after
@@ -245,7 +251,8 @@ class FakePlatform:
     def _on_message(self, conn, rd, type_, ts, msid, payload):
         now = time.monotonic()
         if type_ in (8, 9):
-            md = Media(type_, ts, len(payload), bytes(payload[:2]), now)
+            md = Media(type_, ts, len(payload), bytes(payload[:2]), now,
+                       bytes(payload) if self.keep_payloads else None)
             with conn.lock:
                 conn.media.append(md)
                 conn.events.append(("media", md))
@@ -270,7 +277,9 @@ class FakePlatform:
             conn.send(2, 6, 0, 0, struct.pack(">IB", 2500000, 2))    # Set Peer Bandwidth
             conn.send(2, 1, 0, 0, struct.pack(">I", 4096))           # Set Chunk Size
             conn.out_chunk = 4096
-            conn.command(0, "_result", txn, {"fmsVer": "FMS/3,0,1,123", "capabilities": 31.0},
+            props = {"fmsVer": "FMS/3,0,1,123", "capabilities": 31.0}
+            props.update(self.caps)
+            conn.command(0, "_result", txn, props,
                          {"level": "status", "code": "NetConnection.Connect.Success",
                           "description": "Connection succeeded.", "objectEncoding": 0.0})
         elif name in ("releaseStream", "FCPublish"):

@@ -31,7 +31,7 @@ static int classify(uint8_t type, const void *p, uint32_t n, unsigned flags, uns
     m->codec = 0xFFFF;
     kb_flv_classify(m);
     if (m->flags != flags || m->codec != codec) {
-        fprintf(stderr, "%s: flags 0x%02x codec 0x%x, want flags 0x%02x codec 0x%x\n", what,
+        fprintf(stderr, "%s: flags 0x%03x codec 0x%x, want flags 0x%03x codec 0x%x\n", what,
                 m->flags, m->codec, flags, codec);
         kb_msg_unref(m);
         return 1;
@@ -42,6 +42,9 @@ static int classify(uint8_t type, const void *p, uint32_t n, unsigned flags, uns
 
 #define V KB_MSGF_VIDEO
 #define A KB_MSGF_AUDIO
+#define VX (KB_MSGF_VIDEO | KB_MSGF_EX) ///< E-RTMP video: only for peers that declared it
+#define AX (KB_MSGF_AUDIO | KB_MSGF_EX)
+#define MT KB_MSGF_MULTITRACK
 
 static int test_avc(void)
 {
@@ -103,31 +106,31 @@ static int test_ertmp_video(void)
 {
     /* byte 0: IsExHeader | FrameType << 4 | PacketType, then the FourCC. */
     const uint8_t seq[] = {0x90, 'h', 'v', 'c', '1', 0x01, 0x01, 0x60};
-    ASSERT_OK(classify(KB_MSG_VIDEO, seq, sizeof(seq), V | KB_MSGF_SEQHDR, KB_CODEC_HVC1,
+    ASSERT_OK(classify(KB_MSG_VIDEO, seq, sizeof(seq), VX | KB_MSGF_SEQHDR, KB_CODEC_HVC1,
                        "HEVC SequenceStart"));
     const uint8_t key[] = {0x91, 'h', 'v', 'c', '1', 0, 0, 0x50, 0, 0, 0, 4, 0x26, 1};
-    ASSERT_OK(classify(KB_MSG_VIDEO, key, sizeof(key), V | KB_MSGF_KEY, KB_CODEC_HVC1,
+    ASSERT_OK(classify(KB_MSG_VIDEO, key, sizeof(key), VX | KB_MSGF_KEY, KB_CODEC_HVC1,
                        "HEVC CodedFrames key"));
     const uint8_t inter[] = {0xA1, 'h', 'v', 'c', '1', 0, 0, 0, 0, 0, 0, 2, 0x02, 1};
     ASSERT_OK(
-        classify(KB_MSG_VIDEO, inter, sizeof(inter), V, KB_CODEC_HVC1, "HEVC CodedFrames inter"));
+        classify(KB_MSG_VIDEO, inter, sizeof(inter), VX, KB_CODEC_HVC1, "HEVC CodedFrames inter"));
     const uint8_t keyx[] = {0x93, 'h', 'v', 'c', '1', 0, 0, 0, 4, 0x26, 1};
-    ASSERT_OK(classify(KB_MSG_VIDEO, keyx, sizeof(keyx), V | KB_MSGF_KEY, KB_CODEC_HVC1,
+    ASSERT_OK(classify(KB_MSG_VIDEO, keyx, sizeof(keyx), VX | KB_MSGF_KEY, KB_CODEC_HVC1,
                        "HEVC CodedFramesX key"));
     const uint8_t interx[] = {0xA3, 'h', 'v', 'c', '1', 0, 0, 0, 2, 0x02, 1};
-    ASSERT_OK(classify(KB_MSG_VIDEO, interx, sizeof(interx), V, KB_CODEC_HVC1,
+    ASSERT_OK(classify(KB_MSG_VIDEO, interx, sizeof(interx), VX, KB_CODEC_HVC1,
                        "HEVC CodedFramesX inter"));
     const uint8_t end[] = {0x92, 'h', 'v', 'c', '1'};
-    ASSERT_OK(classify(KB_MSG_VIDEO, end, sizeof(end), V | KB_MSGF_EOS, KB_CODEC_HVC1,
+    ASSERT_OK(classify(KB_MSG_VIDEO, end, sizeof(end), VX | KB_MSGF_EOS, KB_CODEC_HVC1,
                        "HEVC SequenceEnd"));
     const uint8_t meta[] = {0x94, 'h', 'v', 'c', '1', 0x02, 0,   9,  'c',
                             'o',  'l', 'o', 'r', 'I', 'n',  'f', 'o'};
-    ASSERT_OK(classify(KB_MSG_VIDEO, meta, sizeof(meta), V, KB_CODEC_HVC1, "HEVC Metadata"));
+    ASSERT_OK(classify(KB_MSG_VIDEO, meta, sizeof(meta), VX, KB_CODEC_HVC1, "HEVC Metadata"));
     /* A command frame has no FourCC. */
     const uint8_t cmd[] = {0xD0, 0x01};
-    ASSERT_OK(classify(KB_MSG_VIDEO, cmd, sizeof(cmd), V, 0, "E-RTMP command EndSeek"));
+    ASSERT_OK(classify(KB_MSG_VIDEO, cmd, sizeof(cmd), VX, 0, "E-RTMP command EndSeek"));
     const uint8_t ts_seq[] = {0x95, 'a', 'v', '0', '1', 0x80};
-    ASSERT_OK(classify(KB_MSG_VIDEO, ts_seq, sizeof(ts_seq), V | KB_MSGF_SEQHDR, KB_CODEC_AV01,
+    ASSERT_OK(classify(KB_MSG_VIDEO, ts_seq, sizeof(ts_seq), VX | KB_MSGF_SEQHDR, KB_CODEC_AV01,
                        "AV1 MPEG2TSSequenceStart"));
     /* Each FourCC. */
     static const struct {
@@ -147,7 +150,7 @@ static int test_ertmp_video(void)
                         (uint8_t)ccs[i].cc[2],
                         (uint8_t)ccs[i].cc[3],
                         0};
-        ASSERT_OK(classify(KB_MSG_VIDEO, p, sizeof(p), V | KB_MSGF_KEY, ccs[i].codec, "FourCC"));
+        ASSERT_OK(classify(KB_MSG_VIDEO, p, sizeof(p), VX | KB_MSGF_KEY, ccs[i].codec, "FourCC"));
     }
     return 0;
 }
@@ -156,17 +159,17 @@ static int test_ertmp_audio(void)
 {
     /* SoundFormat 9 (ExHeader) << 4 | AudioPacketType, then the FourCC. */
     const uint8_t seq[] = {0x90, 'O', 'p', 'u', 's', 'O', 'p', 'u', 's', 'H', 'e', 'a', 'd'};
-    ASSERT_OK(classify(KB_MSG_AUDIO, seq, sizeof(seq), A | KB_MSGF_SEQHDR, KB_CODEC_OPUS,
+    ASSERT_OK(classify(KB_MSG_AUDIO, seq, sizeof(seq), AX | KB_MSGF_SEQHDR, KB_CODEC_OPUS,
                        "Opus SequenceStart"));
     const uint8_t frame[] = {0x91, 'O', 'p', 'u', 's', 0xFC, 0xFF, 0xFE};
-    ASSERT_OK(classify(KB_MSG_AUDIO, frame, sizeof(frame), A, KB_CODEC_OPUS, "Opus CodedFrames"));
+    ASSERT_OK(classify(KB_MSG_AUDIO, frame, sizeof(frame), AX, KB_CODEC_OPUS, "Opus CodedFrames"));
     const uint8_t end[] = {0x92, 'O', 'p', 'u', 's'};
-    ASSERT_OK(classify(KB_MSG_AUDIO, end, sizeof(end), A | KB_MSGF_EOS, KB_CODEC_OPUS,
+    ASSERT_OK(classify(KB_MSG_AUDIO, end, sizeof(end), AX | KB_MSGF_EOS, KB_CODEC_OPUS,
                        "Opus SequenceEnd"));
     /* MultichannelConfig is a channel layout beside the sequence header,
      * never in its place. */
     const uint8_t mcc[] = {0x94, 'O', 'p', 'u', 's', 0x00, 0x02};
-    ASSERT_OK(classify(KB_MSG_AUDIO, mcc, sizeof(mcc), A | KB_MSGF_LAYOUT, KB_CODEC_OPUS,
+    ASSERT_OK(classify(KB_MSG_AUDIO, mcc, sizeof(mcc), AX | KB_MSGF_LAYOUT, KB_CODEC_OPUS,
                        "Opus MultichannelConfig"));
     static const struct {
         char cc[4];
@@ -179,7 +182,7 @@ static int test_ertmp_audio(void)
         uint8_t p[5] = {0x90, (uint8_t)ccs[i].cc[0], (uint8_t)ccs[i].cc[1], (uint8_t)ccs[i].cc[2],
                         (uint8_t)ccs[i].cc[3]};
         ASSERT_OK(
-            classify(KB_MSG_AUDIO, p, sizeof(p), A | KB_MSGF_SEQHDR, ccs[i].codec, "audio FourCC"));
+            classify(KB_MSG_AUDIO, p, sizeof(p), AX | KB_MSGF_SEQHDR, ccs[i].codec, "audio FourCC"));
     }
     return 0;
 }
@@ -193,21 +196,21 @@ static int test_ertmp_multitrack(void)
 {
     /* OneTrack (0), SequenceStart (0), hvc1, track 0. */
     const uint8_t vseq[] = {0x96, 0x00, 'h', 'v', 'c', '1', 0x00, 0x01, 0x01, 0x60};
-    ASSERT_OK(classify(KB_MSG_VIDEO, vseq, sizeof(vseq), V | KB_MSGF_SEQHDR, KB_CODEC_HVC1,
+    ASSERT_OK(classify(KB_MSG_VIDEO, vseq, sizeof(vseq), VX | MT | KB_MSGF_SEQHDR, KB_CODEC_HVC1,
                        "multitrack HEVC SequenceStart"));
     /* OneTrack, CodedFrames (1), key frame, hvc1, track 0, SI24 cts. */
     const uint8_t vkey[] = {0x96, 0x01, 'h', 'v', 'c', '1', 0x00, 0, 0, 0, 0, 0, 0, 4, 0x26};
-    ASSERT_OK(classify(KB_MSG_VIDEO, vkey, sizeof(vkey), V | KB_MSGF_KEY, KB_CODEC_HVC1,
+    ASSERT_OK(classify(KB_MSG_VIDEO, vkey, sizeof(vkey), VX | MT | KB_MSGF_KEY, KB_CODEC_HVC1,
                        "multitrack HEVC CodedFrames key"));
     /* ManyTracks (1), CodedFramesX (3), inter frame, av01, track 1 of 5
      * bytes. */
     const uint8_t vinter[] = {0xA6, 0x13, 'a', 'v', '0', '1', 0x01, 0, 0, 5, 0x12, 1, 2, 3, 4};
-    ASSERT_OK(classify(KB_MSG_VIDEO, vinter, sizeof(vinter), V, KB_CODEC_AV01,
+    ASSERT_OK(classify(KB_MSG_VIDEO, vinter, sizeof(vinter), VX | MT, KB_CODEC_AV01,
                        "multitrack AV1 CodedFramesX inter"));
     /* Audio: SoundFormat 9, AudioPacketType Multitrack (5); OneTrack,
      * SequenceStart, Opus. */
     const uint8_t aseq[] = {0x95, 0x00, 'O', 'p', 'u', 's', 0x00, 'O', 'p', 'u', 's'};
-    ASSERT_OK(classify(KB_MSG_AUDIO, aseq, sizeof(aseq), A | KB_MSGF_SEQHDR, KB_CODEC_OPUS,
+    ASSERT_OK(classify(KB_MSG_AUDIO, aseq, sizeof(aseq), AX | MT | KB_MSGF_SEQHDR, KB_CODEC_OPUS,
                        "multitrack Opus SequenceStart"));
     return 0;
 }
@@ -469,6 +472,63 @@ static int test_tag_truncated(void)
     return 0;
 }
 
+/* kb_flv_tag_parse_track: the recorder keeps one track of a multitrack
+ * stream, wherever it sits in a message. */
+static int test_tag_track(void)
+{
+    /* ManyTracksManyCodecs CodedFrames: hvc1 track 3 (cts 2, 2 bytes),
+     * then av01 track 0 (3 bytes), then hvc1 track 1 (cts -1, 1 byte). */
+    const uint8_t p[] = {0x96, 0x21, 'h', 'v', 'c', '1', 3,   0,   0,   5,   0,   0,
+                         2,    0xAA, 0xBB, 'a', 'v', '0', '1', 0,   0,   0,   3,   0x12,
+                         0,    0x0A, 'h', 'v', 'c', '1', 1,   0,   0,   4,   0xFF, 0xFF,
+                         0xFF, 0xCC};
+    struct kb_msg *m = msg(KB_MSG_VIDEO, p, sizeof(p));
+    struct kb_flv_tag t;
+    ASSERT_EQ(kb_flv_tag_parse(m->data, m->len, 1, &t), 0);
+    ASSERT_EQ(t.tracks, 3);
+    ASSERT_EQ(t.track_id, 3);
+    ASSERT_EQ(t.codec, KB_CODEC_HVC1);
+    ASSERT_EQ(t.cts, 2);
+    ASSERT_EQ(t.body, 13);
+    ASSERT_EQ(t.body_len, 2);
+    ASSERT_EQ(kb_flv_tag_parse_track(m->data, m->len, 1, 0, &t), 0);
+    ASSERT_EQ(t.track_id, 0);
+    ASSERT_EQ(t.codec, KB_CODEC_AV01);
+    ASSERT_EQ(t.what, KB_FLV_MEDIA);
+    ASSERT_EQ(t.key, 1);
+    ASSERT_EQ(t.cts, 0);
+    ASSERT_EQ(t.body, 23);
+    ASSERT_EQ(t.body_len, 3);
+    ASSERT_EQ(t.tracks, 3);
+    ASSERT_EQ(kb_flv_tag_parse_track(m->data, m->len, 1, 1, &t), 0);
+    ASSERT_EQ(t.codec, KB_CODEC_HVC1);
+    ASSERT_EQ(t.cts, -1);
+    ASSERT_EQ(t.body, 37);
+    ASSERT_EQ(t.body_len, 1);
+    /* No track 2: a well-formed message without it. */
+    ASSERT_EQ(kb_flv_tag_parse_track(m->data, m->len, 1, 2, &t), -ENOENT);
+    ASSERT_EQ(t.what, KB_FLV_INFO);
+    /* Cut inside the last track: refused whichever track is asked for. */
+    ASSERT_EQ(kb_flv_tag_parse_track(m->data, m->len - 1, 1, 0, &t), -EINVAL);
+    kb_flv_classify(m);
+    ASSERT_EQ(m->flags, VX | MT | KB_MSGF_KEY);
+    kb_msg_unref(m);
+
+    /* OneTrack: the one track, or none. */
+    const uint8_t one[] = {0x95, 0x01, 'm', 'p', '4', 'a', 1, 0x21, 0x10};
+    ASSERT_EQ(kb_flv_tag_parse_track(one, sizeof(one), 0, 1, &t), 0);
+    ASSERT_EQ(t.tracks, 1);
+    ASSERT_EQ(t.body, 7);
+    ASSERT_EQ(t.body_len, 2);
+    ASSERT_EQ(kb_flv_tag_parse_track(one, sizeof(one), 0, 0, &t), -ENOENT);
+    /* Not multitrack: any track id describes the message itself. */
+    const uint8_t plain[] = {0x91, 'm', 'p', '4', 'a', 0x21, 0x10};
+    ASSERT_EQ(kb_flv_tag_parse_track(plain, sizeof(plain), 0, 7, &t), 0);
+    ASSERT_EQ(t.tracks, 0);
+    ASSERT_EQ(t.body, 5);
+    return 0;
+}
+
 /* ModEx data longer than 255 bytes takes a 16-bit size after 0xFF. */
 static int test_tag_modex_long(void)
 {
@@ -489,7 +549,7 @@ static int test_tag_modex_long(void)
     ASSERT_EQ(t.body, o - 2);
     ASSERT_EQ(t.body_len, 2);
     kb_flv_classify(m);
-    ASSERT_EQ(m->flags, V | KB_MSGF_KEY);
+    ASSERT_EQ(m->flags, VX | KB_MSGF_MODEX | KB_MSGF_KEY);
     /* The size says 300 bytes; 299 are there. */
     ASSERT_EQ(kb_flv_tag_parse(m->data, 4 + 299, 1, &t), -EINVAL);
     kb_msg_unref(m);
@@ -514,7 +574,7 @@ static int test_multichannel_after_sequence_start(void)
             audio_hdr = in[i];
     }
     ASSERT_TRUE(audio_hdr == in[0]);
-    ASSERT_EQ(in[1]->flags, A | KB_MSGF_LAYOUT);
+    ASSERT_EQ(in[1]->flags, AX | KB_MSGF_LAYOUT);
     ASSERT_TRUE(kb_msg_is_setup(in[1]));
     ASSERT_TRUE(!kb_msg_is_setup(in[2]));
     for (size_t i = 0; i < 3; i++)
@@ -567,9 +627,9 @@ static int test_too_short(void)
     /* Extended headers need the whole FourCC. */
     const uint8_t ex[] = {0x90, 'h', 'v', 'c', '1'};
     for (uint32_t n = 1; n < 5; n++) {
-        ASSERT_OK(classify(KB_MSG_VIDEO, ex, n, V, 0, "short E-RTMP video"));
+        ASSERT_OK(classify(KB_MSG_VIDEO, ex, n, VX, 0, "short E-RTMP video"));
         uint8_t a[5] = {0x90, 'O', 'p', 'u', 's'};
-        ASSERT_OK(classify(KB_MSG_AUDIO, a, n, A, 0, "short E-RTMP audio"));
+        ASSERT_OK(classify(KB_MSG_AUDIO, a, n, AX, 0, "short E-RTMP audio"));
     }
     const uint8_t str[] = {0x02, 0x00, 0x0A, 'o', 'n'};
     ASSERT_OK(classify(KB_MSG_DATA_AMF0, str, sizeof(str), 0, 0, "cut string"));
@@ -648,6 +708,7 @@ int main(void)
     RUN(test_ertmp_multitrack);
     RUN(test_tag_every_packet_type);
     RUN(test_tag_truncated);
+    RUN(test_tag_track);
     RUN(test_tag_modex_long);
     RUN(test_multichannel_after_sequence_start);
     RUN(test_data_messages);

@@ -350,6 +350,16 @@ static int test_preset_key_with_slash(void)
     return 0;
 }
 
+static struct kb_push_conf *must_parse(const char *text)
+{
+    struct kb_push_conf *x = NULL;
+    if (kb_push_parse(text, &x, err, sizeof(err)) != 0) {
+        fprintf(stderr, "\"%s\" refused: %s\n", text, err);
+        abort();
+    }
+    return x;
+}
+
 /* ---- options ------------------------------------------------------------ */
 
 static int test_options(void)
@@ -399,6 +409,28 @@ static int test_options(void)
     ASSERT_STR_EQ(p->playpath, "FB-1?a=b");
     ASSERT_EQ(parse("twitch:live_1 name=tw"), 0);
     ASSERT_STR_EQ(p->name, "tw");
+    ASSERT_EQ(p->ertmp, KB_PUSH_ERTMP_AUTO);
+
+    /* Enhanced RTMP: as declared (the default), forced on, or off; rtmp
+     * and rtmps alike. */
+    ASSERT_EQ(parse("youtube:Sekrit1 ertmp=on"), 0);
+    ASSERT_EQ(p->ertmp, KB_PUSH_ERTMP_ON);
+    ASSERT_EQ(parse("rtmps://ingest.example/app/Sekrit1 ertmp=off name=x"), 0);
+    ASSERT_EQ(p->ertmp, KB_PUSH_ERTMP_OFF);
+    ASSERT_EQ(parse("rtmp://ingest.example/app/Sekrit1 ertmp=on ertmp=auto"), 0);
+    ASSERT_EQ(p->ertmp, KB_PUSH_ERTMP_AUTO);
+    /* The value a state file keeps says it again. */
+    char v[256];
+    ASSERT_EQ(parse("youtube:Sekrit1 ertmp=on"), 0);
+    ASSERT_EQ(kb_push_format(p, v, sizeof(v)), 0);
+    ASSERT_STR_EQ(v, "rtmp://a.rtmp.youtube.com/live2/Sekrit1 name=a.rtmp.youtube.com ertmp=on");
+    struct kb_push_conf *again = must_parse(v);
+    ASSERT_TRUE(kb_push_same(p, again));
+    ASSERT_EQ(again->ertmp, KB_PUSH_ERTMP_ON);
+    kb_push_free(again);
+    ASSERT_EQ(parse("youtube:Sekrit1"), 0);
+    ASSERT_EQ(kb_push_format(p, v, sizeof(v)), 0);
+    ASSERT_STR_LACKS(v, "ertmp");
     return 0;
 }
 
@@ -417,6 +449,10 @@ static int test_option_errors(void)
     ASSERT_STR_LACKS(err, "blue");
     ASSERT_OK(expect_error("rtmps://h.example/app/Sup3rSecret verify=no", "Sup3rSecret",
                            "'verify='", NULL));
+    ASSERT_OK(expect_error("rtmps://h.example/app/Sup3rSecret ertmp=yes", "Sup3rSecret",
+                           "ertmp= takes auto, on or off", NULL));
+    ASSERT_OK(expect_error("rtmps://h.example/app/Sup3rSecret ertmp", "Sup3rSecret", "ertmp=auto|on|off",
+                           NULL));
     ASSERT_OK(expect_error("rtmps://h.example/app/Sup3rSecret s_sc=Sup3rTail", "Sup3rTail",
                            "'s_sc='", NULL));
     ASSERT_OK(
@@ -645,16 +681,6 @@ static int test_small_error_buffer(void)
 
 /* ---- same / dup / free -------------------------------------------------- */
 
-static struct kb_push_conf *must_parse(const char *text)
-{
-    struct kb_push_conf *x = NULL;
-    if (kb_push_parse(text, &x, err, sizeof(err)) != 0) {
-        fprintf(stderr, "\"%s\" refused: %s\n", text, err);
-        abort();
-    }
-    return x;
-}
-
 static int test_same(void)
 {
     static const char *const base = "rtmps://h.example/app/KEY name=n ca=c.pem verify=off";
@@ -675,6 +701,8 @@ static int test_same(void)
         {"rtmps://h.example/app/KEY name=n ca=d.pem verify=off", 0}, /* CA */
         {"rtmps://h.example/app/KEY name=n verify=off", 0},          /* no CA */
         {"rtmps://h.example/app/KEY name=n ca=c.pem", 0},            /* verify */
+        {"rtmps://h.example/app/KEY name=n ca=c.pem verify=off ertmp=auto", 1},
+        {"rtmps://h.example/app/KEY name=n ca=c.pem verify=off ertmp=on", 0}, /* E-RTMP */
     };
     struct kb_push_conf *a = must_parse(base);
     ASSERT_TRUE(kb_push_same(a, a));
@@ -721,6 +749,7 @@ static int dup_matches(const struct kb_push_conf *s)
     ASSERT_EQ(d->tls, s->tls);
     ASSERT_EQ(d->port, s->port);
     ASSERT_EQ(d->verify, s->verify);
+    ASSERT_EQ(d->ertmp, s->ertmp);
     ASSERT_EQ(d->line, s->line);
     /* Deep: no string is shared. */
     ASSERT_TRUE(d->url != s->url && d->masked != s->masked && d->name != s->name);
@@ -741,7 +770,7 @@ static int test_dup(void)
 {
     struct kb_push_conf *a = must_parse("rtmps://h.example:8443/a/b/KEY?q=1 name=x ca=c.pem "
                                         "verify=off");
-    struct kb_push_conf *b = must_parse("twitch:live_1");
+    struct kb_push_conf *b = must_parse("twitch:live_1 ertmp=off");
     a->line = 42;
     a->next = b; /* a copy never takes the list along */
     int r = dup_matches(a) || dup_matches(b);

@@ -483,6 +483,90 @@ static int test_remove_idle_stream(void)
     return 0;
 }
 
+/* E-RTMP multitrack: each track's sequence header is kept, the first
+ * track's in the plain slot, and a late joiner gets them all before the
+ * GOP; a new publisher starts from nothing. kb_stream_admits judges the
+ * kept headers against a receiver's declaration. */
+static struct kb_msg *mt(uint8_t type, const uint8_t *p, uint32_t n, uint32_t ts)
+{
+    struct kb_msg *m = kb_msg_new_copy(type, ts, 1, p, n);
+    if (!m)
+        abort();
+    return m;
+}
+
+static int test_multitrack_headers(void)
+{
+    /* OneTrack SequenceStart of hvc1 track 0 and av01 track 1, a second
+     * version of track 1's, then a keyframe of each. */
+    static const uint8_t hdr0[] = {0x96, 0x00, 'h', 'v', 'c', '1', 0, 1, 2, 3};
+    static const uint8_t hdr1[] = {0x96, 0x00, 'a', 'v', '0', '1', 1, 0x81, 4};
+    static const uint8_t hdr1b[] = {0x96, 0x00, 'a', 'v', '0', '1', 1, 0x81, 5};
+    static const uint8_t key0[] = {0x96, 0x03, 'h', 'v', 'c', '1', 0, 0x26, 1};
+    static const uint8_t key1[] = {0x96, 0x03, 'a', 'v', '0', '1', 1, 0x12, 0};
+    static const uint8_t aac[] = {0xaf, 0x00, 0x12, 0x10};
+    struct fixture f;
+    struct rec_sink late;
+    ASSERT_OK(setup(&f, ""));
+    kb_stream_publish(f.st, pub(1), 0);
+    ASSERT_EQ(kb_stream_push(f.st, mt(KB_MSG_VIDEO, hdr0, sizeof(hdr0), 0)), 0);
+    ASSERT_EQ(kb_stream_push(f.st, mt(KB_MSG_VIDEO, hdr1, sizeof(hdr1), 0)), 0);
+    ASSERT_EQ(kb_stream_push(f.st, mt(KB_MSG_AUDIO, aac, sizeof(aac), 0)), 0);
+    ASSERT_EQ(kb_stream_push(f.st, mt(KB_MSG_VIDEO, hdr1b, sizeof(hdr1b), 0)), 0);
+    ASSERT_EQ(kb_stream_push(f.st, mt(KB_MSG_VIDEO, key0, sizeof(key0), 10)), 0);
+    ASSERT_EQ(kb_stream_push(f.st, mt(KB_MSG_VIDEO, key1, sizeof(key1), 10)), 0);
+    ASSERT_NOT_NULL(f.st->video_hdr);
+    ASSERT_EQ(f.st->video_hdr->data[2], 'h');
+    ASSERT_NOT_NULL(f.st->track_hdr[0]);
+    ASSERT_EQ(f.st->track_hdr[0]->data[8], 5); /* the newer of track 1's */
+    ASSERT_NULL(f.st->track_hdr[1]);
+
+    rs_init(&late, 0);
+    kb_stream_attach(f.st, &late.sink);
+    ASSERT_EQ(kb_stream_catch_up(f.st, &late.sink), 1);
+    /* Track 1's keyframe did not restart the GOP: both are handed out. */
+    ASSERT_EQ(late.n, 5);
+    ASSERT_TRUE(late.got[0] == f.st->video_hdr);
+    ASSERT_TRUE(late.got[1] == f.st->audio_hdr);
+    ASSERT_TRUE(late.got[2] == f.st->track_hdr[0]);
+    ASSERT_TRUE(late.got[3]->flags & KB_MSGF_KEY);
+    ASSERT_EQ(late.got[3]->data[2], 'h');
+    ASSERT_EQ(late.got[4]->data[2], 'a');
+    ASSERT_TRUE(!(late.got[4]->flags & KB_MSGF_KEY));
+
+    /* A v1 player with hvc1 and av01 but no capsEx: multitrack refused. */
+    struct kb_caps caps;
+    char what[80] = "";
+    memset(&caps, 0, sizeof(caps));
+    caps.declared = 1;
+    caps.codec[KB_CODEC_HVC1 - KB_CODEC_FOURCC] = KB_FOURCC_CAN_DECODE;
+    caps.codec[KB_CODEC_AV01 - KB_CODEC_FOURCC] = KB_FOURCC_CAN_DECODE;
+    ASSERT_EQ(kb_stream_admits(f.st, &caps, what, sizeof(what)), KB_CAPS_NO_MULTITRACK);
+    ASSERT_STR_EQ(what, "Enhanced RTMP multitrack video");
+    caps.caps_ex = KB_CAPSEX_MULTITRACK;
+    ASSERT_EQ(kb_stream_admits(f.st, &caps, what, sizeof(what)), KB_CAPS_OK);
+    /* Without av01, track 1's header is what it cannot take. */
+    caps.codec[KB_CODEC_AV01 - KB_CODEC_FOURCC] = 0;
+    ASSERT_EQ(kb_stream_admits(f.st, &caps, what, sizeof(what)), KB_CAPS_NO_CODEC);
+    ASSERT_STR_EQ(what, "AV1");
+    /* A legacy player takes the legacy AAC, not the video. */
+    memset(&caps, 0, sizeof(caps));
+    ASSERT_EQ(kb_stream_admits(f.st, &caps, what, sizeof(what)), KB_CAPS_NO_CODEC);
+    ASSERT_STR_EQ(what, "HEVC");
+
+    /* The next publisher's tracks start from nothing. */
+    kb_stream_unpublish(f.st, 100);
+    ASSERT_NULL(f.st->track_hdr[0]);
+    kb_stream_publish(f.st, pub(2), 200);
+    ASSERT_EQ(kb_stream_push(f.st, mt(KB_MSG_VIDEO, hdr1, sizeof(hdr1), 0)), 0);
+    ASSERT_TRUE(f.st->video_hdr && f.st->video_hdr->data[2] == 'a');
+    ASSERT_EQ(kb_stream_admits(f.st, &caps, what, sizeof(what)), KB_CAPS_NO_CODEC);
+    ASSERT_STR_EQ(what, "AV1");
+    rs_clear(&late);
+    teardown(&f);
+    return 0;
+}
+
 int main(void)
 {
     RUN(test_rebase_continues_across_publishers);
@@ -493,5 +577,6 @@ int main(void)
     RUN(test_wire_built_once_for_wire_sinks);
     RUN(test_detach_during_fanout);
     RUN(test_remove_idle_stream);
+    RUN(test_multitrack_headers);
     return test_summary();
 }

@@ -110,7 +110,7 @@
 
   /* ---------------------------------------------------------- destinations */
 
-  const STATE_WORDS = { live: 'live', connecting: 'connecting', retrying: 'retrying', failed: 'failed', idle: 'idle' };
+  const STATE_WORDS = { live: 'live', connecting: 'connecting', retrying: 'retrying', failed: 'failed', refused: 'refused', idle: 'idle' };
 
   class DestLine {
     constructor(card, id) {
