@@ -112,7 +112,7 @@ def check_player(kb, tags, got, drained, port):
     t.check(len(gv) < len(owed), "slow player: video frames were skipped",
             (len(gv), len(owed)), "fewer received than sent")
     pos = {ts: i for i, ts in enumerate(video)}
-    bad = [ts for (a, _), (b, key) in zip(gv, gv[1:])
+    bad = [(a, b) for (a, _), (b, key) in zip(gv, gv[1:])
            if pos.get(b, -1) != pos.get(a, -2) + 1 and not key]
     t.check(not bad and all(ts in pos for ts in vts),
             "slow player: after every video gap the next video frame is a keyframe", bad[:3], [])
