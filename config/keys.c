@@ -143,9 +143,9 @@ const struct kb__conf_key kb__conf_keys[] = {
      "Address and port of the web side: the staff dashboard `/`, the JSON API `/api/v1/`, "
      "`/metrics`, live pages `/watch/NAME` and HTTP-FLV `/live/NAME.flv`, replay pages "
      "`/replay` and recordings' files `/rec/`. `off` turns it off. On any address but a "
-     "loopback one, `token` is required: every change needs it, and a read without it gets "
-     "the public view (streams without their publisher address and destinations; "
-     "recordings), what the buyers' pages need."},
+     "loopback one, `token` is required and every `/api/` request needs it; the buyers' "
+     "pages read `/public/v1/` (streams without their publisher address and destinations, "
+     "and recordings), which needs none."},
     {"token", SEC_HTTP, T_KEY, 0, HTTP(token), "", 16, KB_CONF_KEY_MAX,
      "Secret the API's changes need (`Authorization: Bearer TOKEN`): adding or removing a "
      "destination, kicking a publisher, deleting a recording. 16 to 256 characters, no spaces "

@@ -419,16 +419,13 @@ void kb__api_free(struct kb_http *h)
 
 enum { KB_AUTH_REFUSED, KB_AUTH_FULL, KB_AUTH_PUBLIC };
 
-/* Changes need the token. Reads on loopback see everything; off loopback a
- * read without an Authorization header gets the public view (what buyers'
- * pages need), one with the right token everything, a wrong token 401. */
+/* Changes need the token; so do reads, off loopback. (Buyers' pages read
+ * /public/v1/, which shows what a buyer may see, to anyone.) */
 static int authorized(struct kb_http *h, h2o_req_t *req, enum kb_method m)
 {
     if (!kb_route_mutates(m) && h->loopback)
         return KB_AUTH_FULL;
     ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
-    if (!kb_route_mutates(m) && i < 0)
-        return KB_AUTH_PUBLIC;
     if (!h->conf.token[0]) {
         kb__send_error(req, 403, "changes through the API are off: set [http] token in the config");
         return KB_AUTH_REFUSED;
@@ -443,26 +440,28 @@ static int authorized(struct kb_http *h, h2o_req_t *req, enum kb_method m)
     return KB_AUTH_REFUSED;
 }
 
-int kb__api_serve(h2o_handler_t *self, h2o_req_t *req)
+/* /api/v1/ (public 0) and its read-only public view /public/v1/. */
+static int serve(struct kb_http *h, h2o_req_t *req, int public)
 {
-    struct kb_http *h = ((struct kb_handler_ctx *)self)->h;
     if (h->stopping) {
         kb__send_error(req, 503, "kebun is shutting down");
         return 0;
     }
     struct kb_route_match m;
-    if (kb_route_api(req->path_normalized.base, req->path_normalized.len, &m) == KB_R_NONE) {
+    const char *path = req->path_normalized.base;
+    size_t n = req->path_normalized.len;
+    if ((public ? kb_route_public(path, n, &m) : kb_route_api(path, n, &m)) == KB_R_NONE) {
         kb__send_error(req, 404, "no such endpoint (see docs/API.md)");
         return 0;
     }
     enum kb_method method = kb_route_method(req->method.base, req->method.len);
-    if (!kb_route_allows(m.route, method)) {
+    if (!kb_route_allows(m.route, method) || (public && kb_route_mutates(method))) {
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, m.allow,
                        strlen(m.allow));
         kb__send_error(req, 405, "this endpoint takes %s", m.allow);
         return 0;
     }
-    int auth = authorized(h, req, method);
+    int auth = public ? KB_AUTH_PUBLIC : authorized(h, req, method);
     if (auth == KB_AUTH_REFUSED)
         return 0;
     if (req->entity.len > h->conf.max_body) {
@@ -513,4 +512,14 @@ int kb__api_serve(h2o_handler_t *self, h2o_req_t *req)
     }
     kb_status_unref(st);
     return 0;
+}
+
+int kb__api_serve(h2o_handler_t *self, h2o_req_t *req)
+{
+    return serve(((struct kb_handler_ctx *)self)->h, req, 0);
+}
+
+int kb__public_serve(h2o_handler_t *self, h2o_req_t *req)
+{
+    return serve(((struct kb_handler_ctx *)self)->h, req, 1);
 }

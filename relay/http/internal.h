@@ -118,6 +118,8 @@ void kb__iso_ms(int64_t ms, char *buf, size_t n);
 /* ---- api.c ------------------------------------------------------------- */
 
 int kb__api_serve(h2o_handler_t *self, h2o_req_t *req);
+/* /public/v1/: the reads buyers' pages need, without the token. */
+int kb__public_serve(h2o_handler_t *self, h2o_req_t *req);
 /* Answers from the loop arrived. */
 void kb__api_answers(struct kb_http *h, struct kb_req *list);
 /* Shutdown: every waiting request gets 503. */

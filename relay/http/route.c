@@ -69,13 +69,13 @@ static int seg_is(const char *s, size_t n, const char *word)
     return strlen(word) == n && memcmp(s, word, n) == 0;
 }
 
-enum kb_route kb_route_api(const char *path, size_t n, struct kb_route_match *out)
+static enum kb_route match(const char *prefix, const char *path, size_t n,
+                           struct kb_route_match *out)
 {
-    static const char prefix[] = "/api/v1/";
     memset(out, 0, sizeof(*out));
     out->route = KB_R_NONE;
     out->allow = "";
-    size_t pl = sizeof(prefix) - 1;
+    size_t pl = strlen(prefix);
     if (n < pl || memcmp(path, prefix, pl) != 0)
         return KB_R_NONE;
     const char *seg[5];
@@ -114,6 +114,23 @@ enum kb_route kb_route_api(const char *path, size_t n, struct kb_route_match *ou
     out->route = r;
     out->allow = allow[r];
     return r;
+}
+
+enum kb_route kb_route_api(const char *path, size_t n, struct kb_route_match *out)
+{
+    return match("/api/v1/", path, n, out);
+}
+
+enum kb_route kb_route_public(const char *path, size_t n, struct kb_route_match *out)
+{
+    enum kb_route r = match("/public/v1/", path, n, out);
+    if (r == KB_R_STREAMS || r == KB_R_STREAM || r == KB_R_RECORDINGS || r == KB_R_RECORDING) {
+        out->allow = "GET, HEAD";
+        return r;
+    }
+    memset(out, 0, sizeof(*out));
+    out->allow = "";
+    return out->route = KB_R_NONE;
 }
 
 int kb_route_allows(enum kb_route r, enum kb_method m)

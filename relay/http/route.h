@@ -40,6 +40,9 @@ enum kb_method kb_route_method(const char *m, size_t n);
  * query). Returns the route (KB_R_NONE for anything else, including names
  * kebun could not have made). */
 enum kb_route kb_route_api(const char *path, size_t n, struct kb_route_match *out);
+/* The same under /public/v1/, where only the reads are: streams, a
+ * stream, recordings, a recording (allow is "GET, HEAD"). */
+enum kb_route kb_route_public(const char *path, size_t n, struct kb_route_match *out);
 /* 1 when the endpoint takes the method. */
 int kb_route_allows(enum kb_route r, enum kb_method m);
 /* 1 when the method changes something (and so needs the token). */

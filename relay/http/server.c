@@ -219,6 +219,7 @@ static int setup(struct kb_http *h)
     host->fallback_path.error_log.emit_request_errors = 0;
     /* The first registered prefix that matches wins: "/" last. */
     route(h, host, "/api", KB_H_API, kb__api_serve);
+    route(h, host, "/public", KB_H_API, kb__public_serve);
     route(h, host, "/metrics", KB_H_METRICS, kb__metrics_serve);
     route(h, host, "/live", KB_H_LIVE, kb__live_serve);
     if (kb__files_register(h, host) < 0)

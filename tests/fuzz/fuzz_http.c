@@ -44,6 +44,19 @@ static void check_route(const char *method, size_t ml, const char *path, size_t 
     /* The Allow list names exactly the methods the route takes. */
     for (int k = KB_M_GET; k <= KB_M_DELETE; k++)
         KB_FUZZ_CHECK(kb_route_allows(r, (enum kb_method)k) == (strstr(m.allow, names[k]) != NULL));
+    /* The public view: reads only, the same names. */
+    struct kb_route_match p;
+    enum kb_route pr = kb_route_public(path, pl, &p);
+    KB_FUZZ_CHECK(pr == p.route && p.allow != NULL);
+    KB_FUZZ_CHECK(pr == KB_R_NONE || pr == KB_R_STREAMS || pr == KB_R_STREAM ||
+                  pr == KB_R_RECORDINGS || pr == KB_R_RECORDING);
+    if (pr == KB_R_NONE)
+        KB_FUZZ_CHECK(p.name[0] == '\0' && p.id[0] == '\0' && p.allow[0] == '\0');
+    else
+        KB_FUZZ_CHECK(pl >= 11 && memcmp(path, "/public/v1/", 11) == 0 &&
+                      strcmp(p.allow, "GET, HEAD") == 0 &&
+                      (p.name[0] == '\0' ||
+                       kb_route_name_ok(p.name, strlen(p.name), KB_CONF_NAME_MAX)));
 }
 
 static void check_query(const char *q, size_t ql)

@@ -319,10 +319,9 @@ def metrics(kb):
 
 
 def public_reads(pub_clip):
-    """Off loopback, buyers' pages read the API without the token: a read
-    with no Authorization header gets the public view (no publisher
-    address, no destinations), the right token everything, a wrong one 401;
-    changes still need the token."""
+    """Off loopback every /api/ request needs the token, reads too; buyers'
+    pages read /public/v1/ instead, which anyone may: streams without their
+    publisher address and destinations, and the recordings, read-only."""
     port = t.free_port()
     # Every address, so that it is not a loopback listen; the test still
     # talks to 127.0.0.1 only.
@@ -330,34 +329,46 @@ def public_reads(pub_clip):
                  http_extra="listen = 0.0.0.0:%d\ntoken = %s\n" % (port, TOKEN))
     pub = t.publish_file(kb.url(t.KEY), pub_clip, loop=True)
     t.require(kb.wait_log("publish started", 15), "public reads: the publisher is accepted")
+    auth = {"Authorization": "Bearer " + TOKEN}
     deadline = time.monotonic() + 5  # the status is a snapshot, 250 ms old at most
     while time.monotonic() < deadline:
-        st, _, body = get(port, "/api/v1/streams/demo")
+        st, _, body = get(port, "/api/v1/streams/demo", auth)
         if json.loads(body or b"{}").get("state") == "live":
             break
         time.sleep(0.05)
-    st, _, body = get(port, "/api/v1/streams/demo")
+    for path in ("/api/v1/streams/demo", "/api/v1/streams", "/api/v1/recordings"):
+        st, _, _ = get(port, path)
+        t.check(st == 401, "off loopback, %s without the token is refused" % path, st, 401)
+    st, _, _ = get(port, "/api/v1/streams/demo", {"Authorization": "Bearer wrong-token-0000000"})
+    t.check(st == 401, "a read with a wrong token is refused", st, 401)
+    st, _, body = get(port, "/api/v1/streams/demo", auth)
+    doc = json.loads(body or b"{}")
+    t.check(st == 200 and doc.get("publisher") and len(doc.get("destinations", [])) == 1,
+            "with the token, a read shows the publisher and destinations", (st, sorted(doc)))
+    st, _, body = get(port, "/public/v1/streams/demo")
     doc = json.loads(body or b"{}")
     t.check(st == 200 and doc.get("state") == "live" and "publisher" not in doc and
-            "destinations" not in doc,
-            "off loopback, a read without the token gets the public view of a stream",
+            "destinations" not in doc and doc.get("flv") == "/live/demo.flv",
+            "/public/v1/streams/NAME: the public view, without the token",
             (st, sorted(doc)), "200 without publisher and destinations")
-    st, _, body = get(port, "/api/v1/streams")
+    t.check(b"HIDDEN-KEY" not in body and t.KEY.encode() not in body,
+            "the public view holds no key")
+    st, _, body = get(port, "/public/v1/streams")
     doc = json.loads(body or b"{}")
     t.check(st == 200 and [s.get("name") for s in doc.get("streams", [])] == ["demo"] and
             all("destinations" not in s for s in doc.get("streams", [])),
-            "... and of the stream list", (st, body[:200]))
-    st, _, _ = get(port, "/api/v1/recordings")
-    t.check(st == 200, "... and the recordings list", st, 200)
-    st, _, body = get(port, "/api/v1/streams/demo", {"Authorization": "Bearer " + TOKEN})
-    doc = json.loads(body or b"{}")
-    t.check(st == 200 and doc.get("publisher") and len(doc.get("destinations", [])) == 1,
-            "with the token, the same read shows the publisher and destinations",
-            (st, sorted(doc)))
-    st, _, _ = get(port, "/api/v1/streams/demo", {"Authorization": "Bearer wrong-token-0000000"})
-    t.check(st == 401, "a read with a wrong token is refused", st, 401)
-    st, _, _ = get(port, "/api/v1/streams/demo/kick", method="POST")
-    t.check(st == 401, "a change without the token is refused", st, 401)
+            "/public/v1/streams: the public view of every stream", (st, body[:200]))
+    st, _, _ = get(port, "/public/v1/recordings")
+    t.check(st == 200, "/public/v1/recordings: the recordings", st, 200)
+    for method, path in (("POST", "/public/v1/streams/demo/kick"),
+                         ("POST", "/public/v1/streams/demo/destinations"),
+                         ("DELETE", "/public/v1/recordings/demo/x")):
+        st, _, _ = get(port, path, method=method)
+        t.check(st in (404, 405), "%s %s changes nothing: there is no such endpoint" %
+                (method, path), st, "404 or 405")
+    st, h, _ = get(port, "/public/v1/recordings", method="DELETE")
+    t.check(st == 405 and h.get("allow") == "GET, HEAD", "/public/v1/ takes GET and HEAD only",
+            (st, h.get("allow")), (405, "GET, HEAD"))
     t.stop(pub)
     kb.stop()
 

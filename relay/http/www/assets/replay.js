@@ -33,7 +33,6 @@
   }
 
   function loadError(e, what) {
-    if (e.status === 401) return 'This server does not show its ' + what + ' without a token.';
     if (e.status === 0) return 'The server cannot be reached. Check your connection.';
     return 'Could not load the ' + what + ': ' + e.message;
   }
@@ -79,7 +78,7 @@
     setStatus('Loading…');
     let list;
     try {
-      const data = await api('/api/v1/recordings' + (stream ? '?stream=' + encodeURIComponent(stream) : ''));
+      const data = await api('/public/v1/recordings' + (stream ? '?stream=' + encodeURIComponent(stream) : ''));
       list = Array.isArray(data.recordings) ? data.recordings : [];
     } catch (e) {
       setStatus(loadError(e, 'recordings'), true, () => location.reload());
@@ -130,7 +129,7 @@
     setStatus('Loading…');
     let r;
     try {
-      r = await api('/api/v1/recordings/' + kb.seg(stream) + '/' + kb.seg(id));
+      r = await api('/public/v1/recordings/' + kb.seg(stream) + '/' + kb.seg(id));
     } catch (e) {
       if (e.status === 404) setStatus('This recording does not exist (it may have been deleted).', true);
       else setStatus(loadError(e, 'recording'), true, () => location.reload());

@@ -101,7 +101,7 @@
     clearTimeout(timer);
     let s = null;
     try {
-      s = await kb.api('/api/v1/streams/' + kb.seg(name));
+      s = await kb.api('/public/v1/streams/' + kb.seg(name));
       showState(s);
     } catch (e) {
       if (e.status === 404) {
@@ -109,8 +109,8 @@
         showOverlay('There is no stream called “' + name + '”. Check the link.', false);
         return;
       }
-      /* The API may be closed to the public (401) or down: try the
-       * stream itself, which needs no API. */
+      /* kebun may be restarting: try the stream itself, which needs no
+       * API. */
       setStatus(e.status === 0 ? e.message : '');
     }
     if (s && s.state === 'idle') {
