@@ -418,7 +418,7 @@ CLIPS_USED = [
     (make_clip, (10, "640x360", 30, 30, "1M")),
     (make_clip, (10, "640x360", 30, 30, "4M", True)),
     (make_clip, (10, "640x360", 30, 30, "12M", True)),
-    (make_clip, (10, "640x360", 30, 30, "16M", True)),
+    (make_clip, (20, "640x360", 30, 30, "16M", True)),
 ]
 _making_clips = False
 

@@ -95,11 +95,16 @@ def count_frames(path, kind):
 
 def whole_broadcast(kb, meanwhile):
     pub = t.publish(kb.url(t.KEY), SECONDS, size="640x360", gop=30)
-    t.require(t.wait_until(lambda: recordings(kb) and meta(recordings(kb)[0]).get("status") ==
-                           "live", 10), "the broadcast is being recorded (meta.json: live)")
-    mark = kb.mark()
-    os.kill(kb.proc.pid, signal.SIGUSR1)
-    t.check(kb.wait_log("status: recording recording, demo/", after=mark, timeout=3),
+
+    def status_recording():
+        """Ask for the status until it shows the recording in progress
+        (before the first frames it is 'waiting')."""
+        mark = kb.mark()
+        os.kill(kb.proc.pid, signal.SIGUSR1)
+        if kb.wait_log("status: recording ", after=mark, timeout=3):
+            return kb.wait_log("status: recording recording, demo/", after=mark, timeout=0)
+        return None
+    t.check(t.wait_until(status_recording, 10, interval=0.3),
             "SIGUSR1 status shows the recording in progress with its directory")
     meanwhile()  # another stream's test, while the 30 s run on (and it records apart)
     t.require(pub.wait(60) == 0, "publisher ran %d s" % SECONDS)
