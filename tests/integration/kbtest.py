@@ -350,24 +350,30 @@ class Kebun:
 
 # --- media --------------------------------------------------------------------------
 
-def _cached(name, args, timeout=300):
-    """CLIPS/name, made by `ffmpeg ARGS FILE` once per build directory.
-
-    Under meson the clips of CLIPS_USED are made before any test starts
-    (the `clips` target), so no encoder competes with a test that checks
-    real-time delivery; asking for another one there fails the test until
-    it is added to CLIPS_USED. By hand, a missing clip is made on first use
-    (under a lock: tests asking at the same time wait for one encoder)."""
-    os.makedirs(CLIPS, exist_ok=True)
+def _clip_path(name, args):
     # The name carries the parameters and a digest of the whole command, so
     # changing how a clip is made makes a new one.
     digest = hashlib.sha1(json.dumps(args).encode()).hexdigest()[:8]
-    path = os.path.join(CLIPS, "%s-%s.flv" % (name, digest))
+    return os.path.join(CLIPS, "%s-%s.flv" % (name, digest))
+
+
+def _cached(spec, timeout=300):
+    """The clip of a spec (name, ffmpeg arguments), made by `ffmpeg ARGS
+    FILE` once per build directory.
+
+    Under meson the clips of CLIPS_USED are made before any test starts
+    (the `clips` targets), so no encoder competes with a test that checks
+    real-time delivery; asking for another one there fails the test until
+    it is added to CLIPS_USED. By hand, a missing clip is made on first use
+    (under a lock: tests asking at the same time wait for one encoder)."""
+    name, args = spec
+    path = _clip_path(name, args)
     if os.path.exists(path):
         return path
     if os.environ.get("KEBUN_CLIPS") and not _making_clips:
         require(False, "clip %s is made before the tests" % os.path.basename(path),
                 "not in kbtest.CLIPS_USED", "listed there")
+    os.makedirs(CLIPS, exist_ok=True)
     with open(path + ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not os.path.exists(path):
@@ -382,19 +388,21 @@ def _cached(name, args, timeout=300):
     return path
 
 
-def clip(seconds, size="640x360", rate=30, gop=30, sample_rate=44100):
-    """H.264 + AAC as a live encoder sends it (zero latency, no B-frames):
-    testsrc at `rate` fps with a keyframe every `gop` frames, a 440 Hz sine."""
-    return _cached("live-%s-%dfps-g%d-%dHz-%ss" % (size, rate, gop, sample_rate, seconds), [
+def live_spec(seconds, size="640x360", rate=30, gop=30, sample_rate=44100):
+    return ("live-%s-%dfps-g%d-%dHz-%ss" % (size, rate, gop, sample_rate, seconds), [
         "-f", "lavfi", "-i", "testsrc=size=%s:rate=%d" % (size, rate),
         "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=%d" % sample_rate,
         "-t", str(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency",
         "-g", str(gop), "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k"])
 
 
-def make_clip(seconds, size="640x360", rate=30, gop=30, bitrate=None, noise=False):
-    """A test clip (H.264 + AAC in FLV) for publishers that copy; `bitrate`
-    holds the video at that rate, `noise` makes every frame expensive."""
+def clip(seconds, size="640x360", rate=30, gop=30, sample_rate=44100):
+    """H.264 + AAC as a live encoder sends it (zero latency, no B-frames):
+    testsrc at `rate` fps with a keyframe every `gop` frames, a 440 Hz sine."""
+    return _cached(live_spec(seconds, size, rate, gop, sample_rate))
+
+
+def clip_spec(seconds, size="640x360", rate=30, gop=30, bitrate=None, noise=False):
     vf = "testsrc2=size=%s:rate=%d" % (size, rate)
     if noise:
         vf += ",noise=alls=60:allf=t"
@@ -404,39 +412,50 @@ def make_clip(seconds, size="640x360", rate=30, gop=30, bitrate=None, noise=Fals
     if bitrate:
         args += ["-b:v", bitrate, "-minrate", bitrate, "-maxrate", bitrate, "-bufsize", bitrate]
     args += ["-c:a", "aac"]
-    return _cached("clip-%s-%dfps-g%d-%s%s-%ss" % (size, rate, gop, bitrate or "crf",
-                                                  "-noise" if noise else "", seconds), args)
+    return ("clip-%s-%dfps-g%d-%s%s-%ss" % (size, rate, gop, bitrate or "crf",
+                                           "-noise" if noise else "", seconds), args)
 
 
-# Every clip the tests publish: (function, arguments). The `clips` target
-# makes them all, one after another, before the tests run.
+def make_clip(seconds, size="640x360", rate=30, gop=30, bitrate=None, noise=False):
+    """A test clip (H.264 + AAC in FLV) for publishers that copy; `bitrate`
+    holds the video at that rate, `noise` makes every frame expensive."""
+    return _cached(clip_spec(seconds, size, rate, gop, bitrate, noise))
+
+
+# Every clip the tests publish (clip() is live_spec, make_clip() clip_spec).
+# The `clips` targets make them before the tests run, in CLIP_SHARDS
+# shards that ninja runs in parallel.
 CLIPS_USED = [
-    (clip, (2, "320x240")), (clip, (2, "640x360")), (clip, (3, "160x120")),
-    (clip, (4, "320x240")), (clip, (6, "320x240")), (clip, (6, "640x360")),
-    (clip, (10, "320x240")), (clip, (10, "640x360")), (clip, (30, "640x360")),
-    (clip, (10, "320x240", 30, 15)), (clip, (10, "320x240", 30, 60)),
-    (make_clip, (10, "640x360", 30, 30, "1M")),
-    (make_clip, (10, "640x360", 30, 30, "4M", True)),
-    (make_clip, (10, "640x360", 30, 30, "12M", True)),
-    (make_clip, (20, "640x360", 30, 30, "16M", True)),
+    live_spec(2, "320x240"), live_spec(2, "640x360"), live_spec(3, "160x120"),
+    live_spec(4, "320x240"), live_spec(6, "320x240"), live_spec(6, "640x360"),
+    live_spec(10, "320x240"), live_spec(10, "640x360"), live_spec(30, "640x360"),
+    live_spec(10, "320x240", 30, 15), live_spec(10, "320x240", 30, 60),
+    clip_spec(10, "640x360", 30, 30, "1M"),
+    clip_spec(10, "640x360", 30, 30, "4M", True),
+    clip_spec(10, "640x360", 30, 30, "12M", True),
+    clip_spec(20, "640x360", 30, 30, "16M", True),
 ]
+CLIP_SHARDS = 4
 _making_clips = False
 
 
-def make_clips(stamp):
-    """Make every clip of CLIPS_USED into CLIPS, then write `stamp`."""
+def make_clips(shard, stamp):
+    """Make the clips of CLIPS_USED that fall to `shard` (of CLIP_SHARDS),
+    remove clips no longer used, then write `stamp`."""
     global _making_clips
     _making_clips = True
-    made = [fn(*args) for fn, args in CLIPS_USED]
-    # Clips a change of CLIPS_USED or of their commands left behind.
+    made = [_cached(spec) for i, spec in enumerate(CLIPS_USED) if i % CLIP_SHARDS == shard]
+    # A change of CLIPS_USED or of the commands leaves clips behind.
+    wanted = {_clip_path(*spec) for spec in CLIPS_USED}
     for name in os.listdir(CLIPS):
         path = os.path.join(CLIPS, name)
-        if path not in made and not name.endswith(".lock"):
-            os.unlink(path)
+        if name.endswith(".flv") and path not in wanted:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
     with open(stamp, "w") as f:
         f.write("\n".join(sorted(os.path.basename(p) for p in made)) + "\n")
-    if _failures:
-        sys.exit(1)
 
 
 def publish_file(url, path, loop=False, seconds=None):
@@ -533,8 +552,8 @@ def flv_seconds(path):
 
 
 if __name__ == "__main__":
-    # python3 kbtest.py --make-clips STAMP (meson's `clips` target, with
-    # KEBUN_CLIPS in the environment).
-    if sys.argv[1:2] != ["--make-clips"] or len(sys.argv) != 3:
-        sys.exit("usage: KEBUN_CLIPS=DIR python3 kbtest.py --make-clips STAMP")
-    make_clips(sys.argv[2])
+    # python3 kbtest.py --make-clips SHARD STAMP (meson's `clips` targets,
+    # with KEBUN_CLIPS in the environment).
+    if sys.argv[1:2] != ["--make-clips"] or len(sys.argv) != 4:
+        sys.exit("usage: KEBUN_CLIPS=DIR python3 kbtest.py --make-clips SHARD STAMP")
+    make_clips(int(sys.argv[2]), sys.argv[3])
