@@ -34,7 +34,9 @@ import kbtest as t  # noqa: E402
 from rtmpclient import Client  # noqa: E402
 
 SEGMENT_S = 2
-GRACE_S = 3
+# Long enough for a returning ffmpeg to start on a busy machine (it may
+# take two seconds) after the 1 s the grace test keeps it away.
+GRACE_S = 5
 SECONDS = 30  # the first broadcast, as long as the issue asks
 SECOND_KEY = "second-stream-key-01"  # the grace test runs on it meanwhile
 
