@@ -122,7 +122,9 @@ def takeover_and_return(kb):
     m, v = c.play("demo", msid)
     t.require(v[3].get("code") == "NetStream.Play.Start", "player started", v, "Play.Start")
 
+    mark = kb.mark()
     a = t.publish_loop(kb.url(t.KEY), size="320x240")
+    t.require(kb.wait_log("publish started", after=mark), "the first publisher is live")
     media1, _ = watch(c, 3, media_n=50)
     t.require(len(media1) > 50, "player receives the first publisher", len(media1), "> 50")
 
@@ -156,7 +158,9 @@ def takeover_and_return(kb):
     t.check(v[0] == "_result", "player still connected after the unpublish", v[0], "_result")
 
     last = ts[-1] if ts else 0
+    mark = kb.mark()
     p = t.publish(kb.url(t.KEY), 4, size="320x240")
+    t.check(kb.wait_log("publish started", after=mark), "the publisher returns")
     media3, codes = watch(c, 3, media_n=30, code="NetStream.Play.PublishNotify")
     t.check("NetStream.Play.PublishNotify" in codes, "player told the publisher is back", codes,
             "PublishNotify")
