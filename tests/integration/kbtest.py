@@ -169,9 +169,17 @@ def stop(p, sig=signal.SIGTERM, timeout=10):
     return p.returncode
 
 
+def _niced():
+    os.nice(10)
+
+
 def run(cmd, timeout=60, **kw):
+    """Run a command to its end (a check: ffprobe, a decode, openssl) under
+    nice, so that it takes the CPU that the real-time parts of the tests
+    running beside it (kebun, publishers, players) leave."""
     kw.setdefault("capture_output", True)
     kw.setdefault("text", True)
+    kw.setdefault("preexec_fn", _niced)
     return subprocess.run(cmd, timeout=timeout, **kw)
 
 
