@@ -119,13 +119,22 @@ def free_port():
     """A loopback TCP port for one listener of this test. Each port handed
     out is locked (flock on PORT_LOCKS/PORT.lock) until this process exits,
     so tests running at the same time never pick the same one."""
-    os.makedirs(PORT_LOCKS, exist_ok=True)
+    if not os.path.isdir(PORT_LOCKS):
+        os.makedirs(PORT_LOCKS, exist_ok=True)
+        try:
+            os.chmod(PORT_LOCKS, 0o1777)  # shared by every user's tests, like /tmp
+        except OSError:
+            pass
     low, high = _port_range()
     n = high - low + 1
     first = random.randrange(n)
     for i in range(n):
         port = low + (first + i) % n
-        fd = os.open(os.path.join(PORT_LOCKS, "%d.lock" % port), os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fd = os.open(os.path.join(PORT_LOCKS, "%d.lock" % port), os.O_RDONLY | os.O_CREAT,
+                         0o644)
+        except OSError:
+            continue  # another user's lock file we may not open
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -276,20 +285,20 @@ class Kebun:
             f.write("\n".join(lines))
 
     def _wait_listening(self):
-        """True once kebun accepts connections; False when it exited because
-        its port was taken."""
+        """True once kebun says it listens on its port (its own log line: a
+        connection could reach whatever else holds the port); False when it
+        exited because the port was taken."""
+        listening = "listening for RTMP on 127.0.0.1:%d" % self.port
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
+            if listening in self.log():
+                return True
             if self.proc.poll() is not None:
                 text = self.log()
                 if "cannot listen on" in text and "address already in use" in text.lower():
                     return False
                 raise SystemExit("kebun exited at start:\n" + text)
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return True
-            except OSError:
-                time.sleep(0.05)
+            time.sleep(0.05)
         raise SystemExit("kebun did not listen on port %d:\n%s" % (self.port, self.log()))
 
     def url(self, path):
