@@ -25,7 +25,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import kbtest as t  # noqa: E402
 from platforms import Nginx, Stunnel, make_ca  # noqa: E402
 
-GRACE_S = 5
+# The phone stays away 2 s; the rest is for the returning ffmpeg to start
+# and publish, which takes seconds on a busy machine.
+GRACE_S = 8
 RETRY_MAX_S = 2
 
 
@@ -195,7 +197,7 @@ def main():
     os.kill(p1.pid, signal.SIGKILL)
     p1.wait()
     t.check(kb.wait_log("publish stopped", after=mark), "first publisher gone")
-    # The phone is away for 2 s, within the 5 s grace period: the test.
+    # The phone is away for 2 s, within the grace period: the test.
     time.sleep(2)
     p2 = t.publish(kb.url(t.KEY), 6, size="640x360", gop=30)
     code = p2.wait(40)
