@@ -205,9 +205,11 @@ def main():
     mark = kb.mark()
     t.check(kb.wait_log("push plain: broadcast ended", after=mark, timeout=GRACE_S + 5),
             "after the grace period the platforms are unpublished")
-    # Every live destination ends its broadcast before the platforms stop.
-    for name in ("yt", "tls", "extra", "lateca"):
-        kb.wait_log("push %s: broadcast ended" % name, after=mark, timeout=5)
+    # Every live destination ends its broadcast (before the platforms stop).
+    ended = [n for n in ("yt", "tls", "extra", "lateca")
+             if kb.wait_log("push %s: broadcast ended" % n, after=mark, timeout=5)]
+    t.check(len(ended) == 4, "every live destination is unpublished after the grace period",
+            ended, ["yt", "tls", "extra", "lateca"])
 
     kb.stop()
     tls.proc.terminate()
