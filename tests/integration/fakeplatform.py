@@ -19,7 +19,7 @@ import threading
 import time
 
 # AMF0 is rtmpclient's: one codec for the tests' client and platform.
-from rtmpclient import Undefined, amf_decode_all, amf_decode_one, amf_encode
+from rtmpclient import Undefined, amf_decode_all, amf_encode
 
 # --- what a connection saw --------------------------------------------------------
 

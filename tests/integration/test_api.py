@@ -190,9 +190,10 @@ def main():
     http = "token = %s\nmax_body = 4K\n" % TOKEN
     kb = t.Kebun(streams=streams, stream_extra=stream_extra, server_extra=server, http_extra=http)
     api = Api(kb.http_port)
-    clip = t.make_clip(os.path.join(work, "clip.flv"), 6)
-    pub = t.publish_file(kb.url(t.KEY), clip, loop=True)
-    t.require(kb.wait_log("publish started", 15), "the publisher is accepted")
+    start = kb.mark()
+    pub = t.publish_loop(kb.url(t.KEY))
+    t.require(kb.wait_log("publish started", after=start, timeout=15),
+              "the publisher is accepted")
 
     check_stream_fields(api, a.port)
     check_players(kb, api)
@@ -225,10 +226,10 @@ def main():
     t.check(kebun_conns(kb.proc.pid, a.port) == a_conns, "a's connection untouched by the removal")
 
     # SIGHUP: both changes stay, and a keeps its connection.
-    mark = len(kb.log())
+    mark = kb.mark()
     os.kill(kb.proc.pid, signal.SIGHUP)
-    t.check(kb.wait_log("config reloaded", 10), "SIGHUP reloads")
-    t.check("push b removed by reload" not in kb.log()[mark:], "the reload keeps b")
+    t.check(kb.wait_log("config reloaded", after=mark), "SIGHUP reloads")
+    t.check("push b removed by reload" not in kb.log(after=mark), "the reload keeps b")
     doc = api.stream()
     t.check(dest(doc, "b") and dest(doc, "b")["source"] == "api" and dest(doc, "broken") is None,
             "after SIGHUP: b (source api) is there, broken is not",
@@ -236,10 +237,12 @@ def main():
     t.check(kebun_conns(kb.proc.pid, a.port) == a_conns, "a's connection untouched by SIGHUP")
 
     # Kick the publisher.
+    mark = kb.mark()
     s, doc, _, _ = api.call("POST", "/api/v1/streams/demo/kick")
     t.check(s == 200 and re.match(r"^127\.0\.0\.1:\d+$", doc.get("kicked", "")),
             "kick answers with the publisher's address", (s, doc), "kicked: 127.0.0.1:PORT")
-    t.check(kb.wait_log("publisher kicked through the API", 5), "the log says who kicked")
+    t.check(kb.wait_log("publisher kicked through the API", after=mark, timeout=5),
+            "the log says who kicked")
     t.check(pub.wait(10) is not None, "the kicked publisher's connection is closed")
     wait_for("the stream leaves live after the kick", lambda: api.stream()["state"] != "live")
     s, doc, _, _ = api.call("POST", "/api/v1/streams/demo/kick")

@@ -4,7 +4,6 @@ errors a user sees for a broken config or a port already taken."""
 import os
 import socket
 import sys
-import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import kbtest as t  # noqa: E402
@@ -40,7 +39,7 @@ def main():
     t.check(r.returncode == 2 and "--listen 'nonsense'" in r.stderr,
             "a bad --listen is refused clearly", r.stderr, "--listen 'nonsense' ...")
 
-    d = tempfile.mkdtemp(prefix="kebun-cli-")
+    d = t.tempdir("kebun-cli-")
     bad = os.path.join(d, "bad.conf")
     with open(bad, "w") as f:
         f.write("[server]\nlisten = 127.0.0.1:1935\nchunk_sise = 4096\n\n[stream demo]\n"
@@ -68,16 +67,14 @@ def main():
     # --listen replaces the config's addresses (the example says 0.0.0.0:1935).
     port = t.free_port()
     p = t.spawn([kb, "-c", example, "--listen", "127.0.0.1:%d" % port])
-    ok = False
-    for _ in range(100):
+
+    def listening():
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            ok = True
-            break
+            return True
         except OSError:
-            import time
-            time.sleep(0.05)
-    t.check(ok, "--listen overrides the config's listen address")
+            return False
+    t.check(t.wait_until(listening, 10), "--listen overrides the config's listen address")
     code = t.stop(p)
     t.check(code == 0, "kebun exits 0 on SIGTERM", code, 0)
     return t.finish()

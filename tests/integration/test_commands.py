@@ -89,15 +89,6 @@ def closed_by_server(c, timeout=3.0):
         return True
 
 
-def wait_count(kb, text, n, timeout=3.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if kb.log().count(text) >= n:
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def codes(rs):
     return [r[0] for r in rs]
 
@@ -234,7 +225,6 @@ def play_replies(kb, pub, pub_msid):
 
 def unpublish_replies(kb, pub, pub_msid, player, play_msid):
     """Each way a publisher ends its publish, with the player watching."""
-    n_stopped = kb.log().count("publish stopped")
     for how in ("FCUnpublish", "deleteStream", "closeStream"):
         if pub is None:
             pub, pub_msid, rs = publisher(kb)
@@ -244,6 +234,7 @@ def unpublish_replies(kb, pub, pub_msid, player, play_msid):
             t.check(rs and rs[-1][:3] == ("NetStream.Play.PublishNotify", "status", play_msid),
                     "the player is told NetStream.Play.PublishNotify", codes(rs),
                     ["NetStream.Play.PublishNotify"])
+        mark = kb.mark()
         if how == "FCUnpublish":
             txn = pub.command("FCUnpublish", None, t.KEY)
         elif how == "deleteStream":
@@ -263,9 +254,8 @@ def unpublish_replies(kb, pub, pub_msid, player, play_msid):
         t.check(rs and rs[-1][:3] == ("NetStream.Play.UnpublishNotify", "status", play_msid),
                 "%s: the player is told NetStream.Play.UnpublishNotify" % how, codes(rs),
                 ["NetStream.Play.UnpublishNotify"])
-        n_stopped += 1
-        t.check(wait_count(kb, "publish stopped", n_stopped), "%s: kebun logs the publish "
-                "stopped" % how, kb.log().count("publish stopped"), n_stopped)
+        n = kb.wait_count("publish stopped", 1, after=mark, timeout=3)
+        t.check(n == 1, "%s: kebun logs the publish stopped" % how, n, 1)
         pub.close()
         pub = None
 

@@ -257,9 +257,7 @@ def check_recording(kb, stream, codec, frames):
 def main():
     if not os.access(TOOL, os.X_OK):
         raise SystemExit("ertmp_flv not built at %s (set KEBUN_ERTMP_FLV)" % TOOL)
-    base = os.path.realpath(os.environ.get("TMPDIR", "/tmp"))
-    import tempfile
-    d = tempfile.mkdtemp(prefix="kebun-ertmp-", dir=base)
+    d = os.path.realpath(t.tempdir("kebun-ertmp-"))
     clips = encode(d)
     hevc, hc = to_flv(d, "hevc", clips["hevc"])
     av1, ac = to_flv(d, "av1", "--audio", "mp4a", clips["av1"])
@@ -324,7 +322,7 @@ def main():
             "API: nginx's last_error names HEVC", d_nginx.get("last_error"),
             "destination does not accept HEVC")
     t.check(kb.wait_log("push nginx: destination does not accept HEVC (it declared Enhanced "
-                        "RTMP: none); not published"), "log: nginx refused, and why")
+                        "RTMP: none); not published", after=0), "log: nginx refused, and why")
     wait_for("the legacy platform: refused",
              lambda: dest(kb, "demo", "legacy").get("state") == "refused")
     wait_for("forced and declared platforms live", lambda: forced.live() and declared.live())
@@ -334,7 +332,7 @@ def main():
             (err, len(got)))
     t.check(closed(p2), "... and is disconnected")
     t.check(kb.wait_log("play refused (player does not accept HEVC; its connect declared "
-                        "Enhanced RTMP: none)"), "log: the player refused, and why")
+                        "Enhanced RTMP: none)", after=0), "log: the player refused, and why")
     p3, s3 = player(kb, "demo")  # declares nothing, the stream is HEVC already
     t.check(s3.get("code") == "NetStream.Play.Failed" and "HEVC" in s3.get("description", ""),
             "a legacy player of a live HEVC stream: Play.Failed, never Play.Start", s3)
@@ -356,14 +354,15 @@ def main():
     t.check(lc and all(c.names() == ["connect"] and not c.media for c in lc),
             "the legacy platform was connected to, never published to",
             [c.names() for c in lc], [["connect"]])
+    mark = kb.mark()
     os.kill(kb.proc.pid, signal.SIGUSR1)
-    t.check(kb.wait_log("status: push nginx refused for"),
+    t.check(kb.wait_log("status: push nginx refused for", after=mark),
             "SIGUSR1: nginx refused", kb.log()[-600:])
-    line = [l for l in kb.log().splitlines() if "status: push nginx refused" in l][-1]
+    line = [l for l in kb.log(after=mark).splitlines() if "status: push nginx refused" in l][-1]
     t.check(re.search(r"last error \(at [0-9TZ:-]+\): destination does not accept HEVC$", line),
             "SIGUSR1: the status line says why", line)
     # Another stream's H.264 reaches the same nginx meanwhile.
-    ff = t.publish_lavfi(kb.url(KEYS["h264"]), SECONDS, size="320x240", rate=FPS, gop=FPS)
+    ff = t.publish(kb.url(KEYS["h264"]), SECONDS, size="320x240", rate=FPS, gop=FPS)
     wait_for("the H.264 stream is live on nginx",
              lambda: dest(kb, "h264", "nginx").get("state") == "live")
     t.check(ff.wait(60) == 0, "ffmpeg published H.264 for %d s" % SECONDS)
@@ -371,7 +370,7 @@ def main():
     pub.close()
     check_recording(kb, "demo", "hevc", SECONDS * FPS)
     t.check(kb.wait_log("stream=h264 peer=rtmp://127.0.0.1:%d/live/**** push nginx: broadcast "
-                        "ended" % nginx.port), "the H.264 broadcast to nginx ended")
+                        "ended" % nginx.port, after=0), "the H.264 broadcast to nginx ended")
     def nginx_files(prefix):
         return [f for f in nginx.recordings("live") if os.path.basename(f).startswith(prefix)]
     h264 = wait_for("nginx recorded the H.264 stream", lambda: nginx_files("h264-key-1"))
@@ -399,7 +398,7 @@ def main():
     # -- a destination live before the HEVC arrives ----------------------------------------
     # H.264 first (ffmpeg's FLV, sent by our client), then HEVC sequence
     # headers, then H.264 again.
-    avc = read_flv(t.make_clip(os.path.join(d, "h264.flv"), 2, size="320x240", rate=FPS, gop=FPS))
+    avc = read_flv(t.make_clip(2, size="320x240", rate=FPS, gop=FPS))
     avc_heads = [x for x in avc if x[0] == 18 or (x[0] in (8, 9) and x[2][1] == 0)]
     pub = Publisher(kb, KEYS["late"])
     pub.send(avc[:len(avc) // 2])
@@ -420,7 +419,7 @@ def main():
     # The publisher goes back to H.264: the codecs changed, it goes on.
     pub.send(avc_heads + avc[len(avc) // 2:])
     t.check(kb.wait_log("stream=late peer=%s push legacy: the stream's codecs changed: trying "
-                        "again" % legacy2.url("live", "****")), "log: trying again")
+                        "again" % legacy2.url("live", "****"), after=0), "log: trying again")
     wait_for("H.264 again: published to the legacy platform again",
              lambda: len(legacy2.live()) == 2 and legacy2.live()[1].media_count() > 10)
     wait_for("... live again", lambda: dest(kb, "late", "legacy").get("state") == "live")

@@ -8,7 +8,6 @@ backwards.
 """
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import kbtest as t  # noqa: E402
@@ -23,13 +22,13 @@ def main():
 
     # A player that arrives first waits for the publisher.
     player = t.record(kb.url("demo"), out)
-    t.require(kb.wait_log("play started (waiting for the publisher)"),
+    t.require(kb.wait_log("play started (waiting for the publisher)", after=0),
               "player waits for a publisher that has not started")
 
-    pub = t.publish_lavfi(kb.url(t.KEY), SECONDS, size="640x360", rate=30, gop=30,
-                          sample_rate=44100)
-    t.require(kb.wait_log("publish started"), "publish accepted")
-    time.sleep(2)
+    mark = kb.mark()
+    pub = t.publish(kb.url(t.KEY), SECONDS, size="640x360", rate=30, gop=30,
+                    sample_rate=44100)
+    t.require(kb.wait_log("publish started", after=mark), "publish accepted")
 
     # A second player probes while the stream is live.
     info = t.probe(kb.url("demo"))

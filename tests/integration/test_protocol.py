@@ -142,6 +142,7 @@ def exact_fanout(kb):
 
 def bad_input(kb, keeper):
     """Each bad peer loses only its own connection; `keeper` keeps playing."""
+    mark = kb.mark()
     cases = []
 
     # 1. A message larger than max_message_size.
@@ -186,7 +187,7 @@ def bad_input(kb, keeper):
         except (ConnectionError, socket.timeout, OSError) as e:
             closed = not isinstance(e, socket.timeout)
         t.check(closed, "kebun closes the connection: %s" % why)
-        t.check(kb.wait_log(why, timeout=3), "log says why: '%s'" % why)
+        t.check(kb.wait_log(why, after=mark, timeout=3), "log says why: '%s'" % why)
         sock.close()
 
     # The publisher and player of demo never noticed.
@@ -199,6 +200,7 @@ def bad_input(kb, keeper):
 
 
 def timeouts(kb):
+    mark = kb.mark()
     # A connection that never handshakes is closed after handshake_timeout.
     s = socket.create_connection(("127.0.0.1", kb.port))
     s.settimeout(6)
@@ -211,9 +213,10 @@ def timeouts(kb):
             "an idle connection is closed after handshake_timeout", time.monotonic() - start,
             "< 5 s")
     s.close()
-    t.check(kb.wait_log("handshake_timeout"), "log names handshake_timeout")
+    t.check(kb.wait_log("handshake_timeout", after=mark), "log names handshake_timeout")
 
     # A publisher that goes silent is dropped after publish_timeout.
+    mark = kb.mark()
     c, _ = publisher(kb, key="silent-key-000001")
     start = time.monotonic()
     c.sock.settimeout(8)
@@ -225,7 +228,7 @@ def timeouts(kb):
         closed = False
     t.check(closed and time.monotonic() - start < 6, "a silent publisher is dropped after "
             "publish_timeout", time.monotonic() - start, "< 6 s")
-    t.check(kb.wait_log("publish_timeout"), "log names publish_timeout")
+    t.check(kb.wait_log("publish_timeout", after=mark), "log names publish_timeout")
 
 
 def chunk_size_reload(kb):
@@ -250,8 +253,9 @@ def chunk_size_reload(kb):
         conf = f.read()
     with open(kb.conf, "w") as f:
         f.write(conf.replace("[server]", "[server]\nchunk_size = 8192", 1))
+    mark = kb.mark()
     os.kill(kb.proc.pid, signal.SIGHUP)
-    t.check(kb.wait_log("chunk_size changed: restart kebun to apply", timeout=5),
+    t.check(kb.wait_log("chunk_size changed: restart kebun to apply", after=mark, timeout=5),
             "a chunk_size change by SIGHUP says it needs a restart")
     late = player(kb)
     burst(10, 33 * 41)

@@ -9,8 +9,6 @@ destination's host name is slowed down, and it resolves to 127.0.0.1."""
 import os
 import re
 import sys
-import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import kbtest as t  # noqa: E402
@@ -23,7 +21,7 @@ HOST = "slow-dns.invalid"
 def main():
     shim = os.environ.get("KEBUN_SLOWDNS")
     t.require(shim and os.path.exists(shim), "slowdns.so is built", shim, "a path")
-    plat = platforms.Nginx(tempfile.mkdtemp(prefix="kebun-dns-"), "platform", {"live": ""})
+    plat = platforms.Nginx(t.tempdir("kebun-dns-"), "platform", {"live": ""})
     saved = dict(os.environ)
     os.environ.update({
         "LD_PRELOAD": shim,
@@ -42,19 +40,21 @@ def main():
     finally:
         os.environ.clear()
         os.environ.update(saved)
-    pub = t.publish_lavfi(kb.url(t.KEY), 12, size="320x240", gop=30)
-    t.require(kb.wait_log("publish started", timeout=10), "publisher live")
-    t.check(kb.wait_log("push slow: timed out resolving", timeout=5),
-            "an attempt whose lookup takes longer than push_timeout times out")
-    live = kb.wait_log("push slow: live", timeout=8)
+    pub = t.publish_loop(kb.url(t.KEY), size="320x240", gop=30)
+    t.require(kb.wait_log("publish started", after=0, timeout=10), "publisher live")
+    timed_out = kb.wait_log("push slow: timed out resolving", after=0, timeout=5)
+    t.check(timed_out, "an attempt whose lookup takes longer than push_timeout times out")
+    live = kb.wait_log("push slow: live", after=timed_out or 0, timeout=8)
     t.check(live, "a later attempt takes the late answer and goes live")
     t.check(kb.proc.poll() is None, "kebun is still running", kb.proc.returncode, None)
     text = kb.log()
     t.check(not re.search(r"AddressSanitizer|runtime error|SEGV", text),
             "no memory error while lookups outlive their attempts")
-    time.sleep(2)
-    t.check(len(plat.recordings("live")) >= 1, "the platform receives the stream",
-            plat.recordings("live"), "one recording")
+    # nginx records what it receives: a file with frames in it.
+    got = t.wait_until(lambda: [f for f in plat.recordings("live") if t.flv_seconds(f) > 0], 10,
+                       interval=0.2)
+    t.check(len(got) >= 1, "the platform receives the stream", plat.recordings("live"),
+            "one recording")
     t.stop(pub)
     kb.stop()
     plat.stop()

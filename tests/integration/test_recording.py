@@ -34,7 +34,9 @@ import kbtest as t  # noqa: E402
 from rtmpclient import Client  # noqa: E402
 
 SEGMENT_S = 2
-GRACE_S = 3
+# Long enough for a returning ffmpeg to start on a busy machine (it may
+# take two seconds) after the 1 s the grace test keeps it away.
+GRACE_S = 5
 SECONDS = 30  # the first broadcast, as long as the issue asks
 SECOND_KEY = "second-stream-key-01"  # the grace test runs on it meanwhile
 
@@ -94,10 +96,17 @@ def count_frames(path, kind):
 
 
 def whole_broadcast(kb, meanwhile):
-    pub = t.publish_lavfi(kb.url(t.KEY), SECONDS, size="640x360", gop=30)
-    time.sleep(5)
-    os.kill(kb.proc.pid, signal.SIGUSR1)
-    t.check(kb.wait_log("status: recording recording, demo/", timeout=3),
+    pub = t.publish(kb.url(t.KEY), SECONDS, size="640x360", gop=30)
+
+    def status_recording():
+        """Ask for the status until it shows the recording in progress
+        (before the first frames it is 'waiting')."""
+        mark = kb.mark()
+        os.kill(kb.proc.pid, signal.SIGUSR1)
+        if kb.wait_log("status: recording ", after=mark, timeout=3):
+            return kb.wait_log("status: recording recording, demo/", after=mark, timeout=0)
+        return None
+    t.check(t.wait_until(status_recording, 10, interval=0.3),
             "SIGUSR1 status shows the recording in progress with its directory")
     meanwhile()  # another stream's test, while the 30 s run on (and it records apart)
     t.require(pub.wait(60) == 0, "publisher ran %d s" % SECONDS)
@@ -176,12 +185,12 @@ def whole_broadcast(kb, meanwhile):
 
 def grace(kb, stream, key):
     n0 = len(recordings(kb, stream))
-    p = t.publish_lavfi(kb.url(key), 2, size="320x240", gop=30)
+    p = t.publish(kb.url(key), 2, size="320x240", gop=30)
     p.wait(30)
-    time.sleep(1)  # within the grace period
+    time.sleep(1)  # the phone is away for 1 s, within the grace period: the test
     # The phone comes back with another resolution: same recording, a new
     # part after a discontinuity.
-    p = t.publish_lavfi(kb.url(key), 2, size="640x360", gop=30)
+    p = t.publish(kb.url(key), 2, size="640x360", gop=30)
     p.wait(30)
     recs = recordings(kb, stream)
     t.check(len(recs) == n0 + 1, "a return within the grace period continues the recording",
@@ -197,7 +206,7 @@ def grace(kb, stream, key):
             "EXT-X-DISCONTINUITY", pl.count("#EXT-X-DISCONTINUITY"), 1)
     t.check(decode_errors(os.path.join(recs[-1], "index.m3u8")) == "",
             "both parts decode without an error")
-    p = t.publish_lavfi(kb.url(key), 2, size="320x240", gop=30)
+    p = t.publish(kb.url(key), 2, size="320x240", gop=30)
     p.wait(30)
     recs = recordings(kb, stream)
     t.check(len(recs) == n0 + 2, "a return after the grace period starts a new recording",
@@ -207,11 +216,12 @@ def grace(kb, stream, key):
 
 def crash(kb):
     n0 = len(recordings(kb))
-    pub = t.publish_lavfi(kb.url(t.KEY), 30, size="320x240", gop=30)
+    pub = t.publish_loop(kb.url(t.KEY), size="320x240", gop=30)
     started = time.monotonic()
-    while len(recordings(kb)) == n0 and time.monotonic() - started < 5:
-        time.sleep(0.05)
+    t.wait_until(lambda: len(recordings(kb)) > n0, 5)
     first_media = time.monotonic()  # the recording exists once media arrives
+    # About 7 s of publishing before the kill, so that whole segments exist
+    # besides the one in progress: the test.
     time.sleep(max(0.0, 7 - (first_media - started)))
     os.kill(kb.proc.pid, signal.SIGKILL)
     sent = (time.monotonic() - first_media) * 30  # frames ffmpeg -re sent since
@@ -241,9 +251,9 @@ def crash(kb):
     return kb2
 
 
-def disk_full(base_kb):
+def disk_full():
     """A small filesystem for the recordings while a player watches."""
-    mnt = os.path.join(base_kb.dir, "small")
+    mnt = os.path.join(t.tempdir("kebun-disk-full-"), "small")
     os.makedirs(mnt)
     mounted = os.geteuid() == 0 and t.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs",
                                            mnt]).returncode == 0
@@ -260,9 +270,9 @@ def disk_full(base_kb):
     try:
         kb = t.Kebun(server_extra="recordings = %s\ngrace = 1s\nsegment_duration = 1s" % mnt,
                      stream_extra={"demo": "record = on"}, preexec=limits)
-        clip = t.make_clip(os.path.join(kb.dir, "noise.flv"), 8, noise=True, bitrate="4M")
+        clip = t.make_clip(10, noise=True, bitrate="4M")
         pub = t.publish_file(kb.url(t.KEY), clip, loop=True)
-        t.require(kb.wait_log("publish started"), "publisher live")
+        t.require(kb.wait_log("publish started", after=0), "publisher live")
         c = Client("127.0.0.1", kb.port)
         c.connect()
         c.play("demo", c.create_stream())
@@ -276,13 +286,10 @@ def disk_full(base_kb):
                 last = m.ts
             if not freed and "recording failed" in kb.log():
                 # The status the API will serve says so too.
+                mark = kb.mark()
                 os.kill(kb.proc.pid, signal.SIGUSR1)
-                status = ""
-                deadline = time.monotonic() + 3
-                while not status and time.monotonic() < deadline:
-                    lines = [l for l in kb.log().splitlines() if "status: recording" in l]
-                    status = lines[-1] if lines else ""
-                    time.sleep(0.05)
+                m = kb.wait_re(r".*status: recording.*", after=mark, timeout=3)
+                status = m.group(0) if m else ""
                 t.check("status: recording failed" in status and ("No space" in status or
                                                                   "too large" in status),
                         "the status shows the recording failed and why", status,
@@ -299,7 +306,7 @@ def disk_full(base_kb):
                             "File too large" in failed[0]),
                 "the failure is logged clearly", failed[:1], "recording failed: ... No space")
         if mounted:
-            t.check(kb.wait_log("recording resumed as part", timeout=10),
+            t.check(kb.wait_log("recording resumed as part", after=0, timeout=10),
                     "recording resumes as a new part once space is back")
         recs = sorted(glob.glob(os.path.join(mnt, "demo", "*Z")))
         m = meta(recs[-1]) if recs else {}
@@ -318,8 +325,10 @@ def reload_record():
     """record switched on, then retention changed, by SIGHUP while live."""
     extra = "grace = 1s\nsegment_duration = %ds" % SEGMENT_S
     kb = t.Kebun(server_extra=extra, stream_extra={"demo": "record = off"})
-    pub = t.publish_lavfi(kb.url(t.KEY), 6, size="320x240", gop=30)
-    t.require(kb.wait_log("publish start", timeout=10), "publisher live")
+    pub = t.publish(kb.url(t.KEY), 6, size="320x240", gop=30)
+    t.require(kb.wait_log("publish start", after=0, timeout=10), "publisher live")
+    # Two seconds of a live stream that is not recorded, then the switch
+    # mid-broadcast: the test.
     time.sleep(2)
     t.check(recordings(kb) == [], "nothing is recorded while record = off")
 
@@ -331,8 +340,9 @@ def reload_record():
         os.kill(kb.proc.pid, signal.SIGHUP)
 
     switched = time.monotonic()
+    mark = kb.mark()
     reload("record = off", "record = on")
-    t.check(kb.wait_log("recording starts mid-broadcast", timeout=5),
+    t.check(kb.wait_log("recording starts mid-broadcast", after=mark, timeout=5),
             "SIGHUP with record = on starts recording the live stream")
     t.require(pub.wait(30) == 0, "publisher ran 6 s")
     left = time.monotonic() - switched  # what was sent after the switch
@@ -349,14 +359,13 @@ def reload_record():
 
     # A second broadcast is live while retention shrinks to nothing: the
     # finished recording goes at once, the live one stays.
-    pub = t.publish_lavfi(kb.url(t.KEY), 6, size="320x240", gop=30)
-    deadline = time.monotonic() + 10
-    while len(recordings(kb)) < 2 and time.monotonic() < deadline:
-        time.sleep(0.1)
+    pub = t.publish(kb.url(t.KEY), 6, size="320x240", gop=30)
+    t.wait_until(lambda: len(recordings(kb)) >= 2, 10, interval=0.1)
     both = recordings(kb)
     t.require(len(both) == 2, "the second broadcast records", both, 2)
+    mark = kb.mark()
     reload("record = on", "record = on\nretention_size = 1")
-    t.check(kb.wait_log("retention deleted recording", timeout=5),
+    t.check(kb.wait_log("retention deleted recording", after=mark, timeout=5),
             "retention changed by SIGHUP applies at once")
     left = recordings(kb)
     t.check(left == both[1:], "the finished recording is deleted, the live one kept", left,
@@ -368,8 +377,7 @@ def reload_record():
 
 
 def hostile_name():
-    import tempfile
-    d = tempfile.mkdtemp(prefix="kebun-hostile-")
+    d = t.tempdir("kebun-hostile-")
     conf = os.path.join(d, "k.conf")
     with open(conf, "w") as f:
         f.write("[server]\nrecordings = %s/rec\n[stream ../../etc]\nkey = abcdefgh123\n"
@@ -384,18 +392,23 @@ def hostile_name():
             (1, ["k.conf"]))
 
 
-def main():
+def recording_kebun():
     extra = "grace = %ds\nsegment_duration = %ds" % (GRACE_S, SEGMENT_S)
-    kb = t.Kebun(streams={"demo": t.KEY, "second": SECOND_KEY}, server_extra=extra,
-                 stream_extra={"demo": "record = on", "second": "record = on"})
+    return t.Kebun(streams={"demo": t.KEY, "second": SECOND_KEY}, server_extra=extra,
+                   stream_extra={"demo": "record = on", "second": "record = on"})
+
+
+def broadcast():
+    kb = recording_kebun()
     whole_broadcast(kb, lambda: grace(kb, "second", SECOND_KEY))
-    kb2 = crash(kb)
+    kb.stop()
+
+
+def crash_and_restart():
+    kb2 = crash(recording_kebun())
     kb2.stop()
-    disk_full(kb)
-    reload_record()
-    hostile_name()
-    return t.finish()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(t.main({"broadcast": broadcast, "crash": crash_and_restart, "disk_full": disk_full,
+                     "reload": reload_record, "hostile": hostile_name}))

@@ -266,7 +266,7 @@ def flood(port, n):
 
 def main():
     started = time.monotonic()
-    base = t.tempfile.mkdtemp(prefix="kebun-rtmps-")
+    base = t.tempdir("kebun-rtmps-")
     certs = make_ca(base, "a")
     renewed = make_ca(base, "b")
     refused_configs(base, certs, renewed)
@@ -290,19 +290,19 @@ def main():
                                   % (tls_port, cert, key, HANDSHAKE_TIMEOUT_S, MAX_CONNECTIONS))
     finally:
         del os.environ["OPENSSL_CONF"]
-    t.require(kb.wait_log("listening for RTMPS on 127.0.0.1:%d" % tls_port),
+    t.require(kb.wait_log("listening for RTMPS on 127.0.0.1:%d" % tls_port, after=0),
               "kebun listens for RTMPS")
     fp_a = fingerprint_of_file(certs["cert"])
     t.check("RTMPS certificate loaded from %s (CN=localhost, SHA-256 %s" % (cert, fp_a)
             in kb.log(), "the log names the certificate it serves (fingerprint)", None, fp_a)
 
     # --- ffmpeg publishes over rtmps://, verifying kebun's certificate. ---
-    clip = t.make_clip(os.path.join(base, "clip.flv"), 10)
+    clip = t.clip(10)
     url = "rtmps://127.0.0.1:%d/live/" % tls_port
     pub = t.spawn(["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re",
                    "-stream_loop", "-1", "-i", clip, "-c", "copy", "-f", "flv",
                    "-tls_verify", "1", "-ca_file", certs["ca"], url + t.KEY])
-    t.require(kb.wait_log("stream=demo peer=127.0.0.1:", 15) and
+    t.require(kb.wait_log("stream=demo peer=127.0.0.1:", after=0, timeout=15) and
               re.search(r"stream=demo peer=\S+ publish started", kb.log()),
               "ffmpeg publishes over rtmps:// (certificate verified against the test CA)")
     pub_peer = re.search(r"stream=demo peer=(\S+) publish started", kb.log()).group(1)
@@ -342,14 +342,14 @@ def main():
     t.check(not c["ok"] and "alert protocol version" in c["out"],
             "kebun refuses TLS 1.1 (protocol_version alert)", c["out"][-300:],
             "alert protocol version")
-    t.check(kb.wait_log("TLS handshake failed: unsupported protocol"),
+    t.check(kb.wait_log("TLS handshake failed: unsupported protocol", after=0),
             "kebun logs why it refused TLS 1.1")
     for version, name in (("tls1_2", "TLSv1.2"), ("tls1_3", "TLSv1.3")):
         c = s_client(tls_port, version, weak_env)
         t.check(c["ok"] and c["protocol"] == name, "kebun accepts %s" % name, c["protocol"], name)
 
     # --- The wrong protocol on each port. ---
-    before = len(kb.log())
+    before = kb.mark()
     s = socket.create_connection(("127.0.0.1", tls_port), timeout=5)
     s.sendall(b"\x03" + bytes(1536))
     try:
@@ -361,25 +361,26 @@ def main():
     s.close()
     t.check(closed, "plain RTMP (C0+C1) to the rtmps port: the connection is closed")
     plain_line = "TLS handshake failed: the client speaks plain RTMP to the rtmps port"
-    t.check(kb.wait_log(plain_line) and re.search(r" warn peer=127\.0\.0\.1:\d+ " + plain_line,
-                                                 kb.log()[before:]),
-            "... with a clear warning naming the peer", kb.log()[before:][-300:], plain_line)
+    t.check(kb.wait_log(plain_line, after=before) and
+            re.search(r" warn peer=127\.0\.0\.1:\d+ " + plain_line, kb.log(after=before)),
+            "... with a clear warning naming the peer", kb.log(after=before)[-300:], plain_line)
     r = t.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re", "-i", clip,
                "-t", "1", "-c", "copy", "-f", "flv",
                "rtmp://127.0.0.1:%d/live/%s" % (tls_port, t.KEY)], timeout=30)
-    t.check(r.returncode != 0 and kb.log()[before:].count(plain_line) >= 2,
+    t.check(r.returncode != 0 and kb.log(after=before).count(plain_line) >= 2,
             "ffmpeg with rtmp:// on the rtmps port fails, and the log says why",
-            (r.returncode, kb.log()[before:].count(plain_line)), ("!= 0", 2))
+            (r.returncode, kb.log(after=before).count(plain_line)), ("!= 0", 2))
     r = t.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-re", "-i", clip,
                "-t", "1", "-c", "copy", "-f", "flv",
                "rtmps://127.0.0.1:%d/live/%s" % (kb.port, t.KEY)], timeout=30)
-    t.check(r.returncode != 0 and kb.wait_log("the client speaks rtmps:// to a plain RTMP port"),
+    t.check(r.returncode != 0 and
+            kb.wait_log("the client speaks rtmps:// to a plain RTMP port", after=before),
             "ffmpeg with rtmps:// on the plain port fails, and the log says why")
 
     # --- 300 stuck TLS handshakes against a player in real time. ---
     player = Player(tls_client(tls_port, certs["ca"]), "demo")
     time.sleep(1)
-    before = len(kb.log())
+    before = kb.mark()
     cpu0 = cpu_seconds(kb.proc.pid)
     t0 = time.monotonic()
     r = t.run([sys.executable, os.path.abspath(__file__), "--flood", str(tls_port), str(FLOOD)],
@@ -388,7 +389,7 @@ def main():
     t.require(r.returncode == 0, "the flood ran", r.stderr[-500:], "")
     conns = json.loads(r.stdout)
     t.log("kebun's CPU time during the flood: %.2f s" % (cpu_seconds(kb.proc.pid) - cpu0))
-    text = kb.log()[before:]
+    text = kb.log(after=before)
     # Refused at accept: closed before kebun answered anything. Taken in:
     # answered (ServerHello...), then closed by the sweep.
     quick = [c for c in conns if c[1] is not None and c[2] == 0 and
@@ -419,25 +420,25 @@ def main():
 
     # --- SIGHUP: a key that does not match is refused, the old pair stays. ---
     copy(renewed["cert"], cert)
-    before = len(kb.log())
+    before = kb.mark()
     os.kill(kb.proc.pid, signal.SIGHUP)
     want = "%s:%d: [server] tls_key: %s is not the private key of the certificate in %s" % (
         kb.conf, kb_line(kb.conf, "tls_key"), key, cert)
-    t.check(kb.wait_log("reload refused") and kb.wait_log(want),
+    t.check(kb.wait_log("reload refused", after=before) and kb.wait_log(want, after=before),
             "a reload with a key that is not the certificate's is refused, with file:line",
-            kb.log()[before:][-400:], want)
+            kb.log(after=before)[-400:], want)
     t.check(served_fingerprint(tls_port) == fp_a, "the running certificate is still served")
 
     # --- SIGHUP with the renewed pair: new connections get it, nobody drops. ---
     copy(renewed["key"], key)
     ss_before = established(kb.proc.pid, tls_port)
     frames_before = len(player.video)
-    before = len(kb.log())
+    before = kb.mark()
     os.kill(kb.proc.pid, signal.SIGHUP)
-    t.check(kb.wait_log("config reloaded from"), "the renewed pair is accepted")
+    t.check(kb.wait_log("config reloaded from", after=before), "the renewed pair is accepted")
     fp_b = fingerprint_of_file(renewed["cert"])
     t.check("RTMPS certificate reloaded from %s (CN=localhost, SHA-256 %s" % (cert, fp_b)
-            in kb.log()[before:], "the log names the new certificate", None, fp_b)
+            in kb.log(after=before), "the log names the new certificate", None, fp_b)
     t.check(served_fingerprint(tls_port) == fp_b and fp_b != fp_a,
             "a new connection gets the renewed certificate (s_client's fingerprint)")
     fresh = Player(tls_client(tls_port, renewed["ca"]), "demo")

@@ -72,7 +72,7 @@ def waited():
     """SIGTERM while live: the recording is closed and exported before exit."""
     kb = t.Kebun(server_extra="segment_duration = 1s\nshutdown_timeout = 20s",
                  stream_extra={"demo": "record = on"})
-    pub = t.publish_lavfi(kb.url(t.KEY), 20, size="320x240", gop=30)
+    pub = t.publish_loop(kb.url(t.KEY), size="320x240")
     rec = wait_segments(kb, 3)
     t.require(rec, "the broadcast is being recorded (3 segments listed)")
     t.check(meta(rec).get("status") == "live", "still live when SIGTERM comes",
@@ -110,7 +110,7 @@ def cut_off():
     finally:
         os.environ.clear()
         os.environ.update(saved)
-    pub = t.publish_lavfi(kb.url(t.KEY), 20, size="320x240", gop=30)
+    pub = t.publish_loop(kb.url(t.KEY), size="320x240")
     rec = wait_segments(kb, 4)
     t.require(rec, "the broadcast is being recorded (4 segments listed)")
     started = time.monotonic()
@@ -131,9 +131,11 @@ def cut_off():
             "no temp file left", os.listdir(rec), "no .tmp")
     # The next start, without the slow disk.
     kb2 = t.Kebun(server_extra=extra, stream_extra={"demo": "record = on"}, dir=kb.dir)
-    t.check(kb2.wait_log("exporting demo/%s (left from the last run)" % os.path.basename(rec), 10),
+    t.check(kb2.wait_log("exporting demo/%s (left from the last run)" % os.path.basename(rec),
+                         after=0, timeout=10),
             "the next start takes the export up")
-    t.check(kb2.wait_log("exported %s/recording.mp4" % os.path.basename(rec), 20),
+    t.check(kb2.wait_log("exported %s/recording.mp4" % os.path.basename(rec), after=0,
+                         timeout=20),
             "and makes it")
     kb2.stop()
     m = meta(rec)

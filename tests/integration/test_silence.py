@@ -13,7 +13,6 @@
 """
 import json
 import os
-import struct
 import sys
 import time
 import urllib.request
@@ -29,42 +28,9 @@ FPS = 25
 SECONDS = 6
 
 
-def clip(path, audio_from=None):
-    """H.264 320x240 at 25 fps with a keyframe every second; with
-    audio_from, AAC 48 kHz stereo starting that many seconds in."""
-    cmd = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
-           "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=%d" % FPS]
-    if audio_from is not None:
-        cmd += ["-itsoffset", str(audio_from), "-f", "lavfi", "-i",
-                "sine=frequency=440:sample_rate=48000:duration=%d" % (SECONDS - audio_from),
-                "-ac", "2"]
-    cmd += ["-t", str(SECONDS), "-c:v", "libx264", "-preset", "ultrafast", "-g", str(FPS),
-            "-pix_fmt", "yuv420p"]
-    cmd += ["-c:a", "aac"] if audio_from is not None else ["-an"]
-    cmd += ["-f", "flv", path]
-    r = t.run(cmd, timeout=120)
-    t.require(r.returncode == 0, "clip %s encoded" % os.path.basename(path), r.stderr, "")
-    return path
-
-
 def flv_tags(path):
     """[(type, timestamp, payload)] of an FLV file's audio and video tags."""
-    with open(path, "rb") as f:
-        d = f.read()
-    if len(d) < 13 or d[:3] != b"FLV":
-        return []
-    off = struct.unpack(">I", d[5:9])[0] + 4
-    out = []
-    while off + 11 <= len(d):
-        ty = d[off]
-        size = int.from_bytes(d[off + 1:off + 4], "big")
-        ts = int.from_bytes(d[off + 4:off + 7], "big") | d[off + 7] << 24
-        if off + 11 + size > len(d):
-            break
-        if ty in (8, 9):
-            out.append((ty, ts, d[off + 11:off + 11 + size]))
-        off += 11 + size + 4
-    return out
+    return [tag for tag in t.flv_tags(path) if tag[0] in (8, 9)]
 
 
 def durations(path):
@@ -86,13 +52,10 @@ def decode_errors(path):
 
 
 def wait_line(kb, stream, text, timeout=30):
-    """A log line of this stream that holds text."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if any("stream=%s " % stream in l and text in l for l in kb.log().splitlines()):
-            return True
-        time.sleep(0.05)
-    return False
+    """A log line of this stream that holds text (each stream here is
+    published once, so its whole log is the cursor)."""
+    return t.wait_until(lambda: any("stream=%s " % stream in l and text in l
+                                    for l in kb.log().splitlines()), timeout)
 
 
 def platform_file(kb, nginx, stream, name):
@@ -138,7 +101,7 @@ def check_aac(path, what):
 
 def mute(kb, nginx, work):
     """A video-only stream gets silence from its first frame."""
-    path = clip(os.path.join(work, "mute.flv"))
+    path = t.spec_clip(t.late_audio_spec(SECONDS))
     player_out = os.path.join(work, "player.flv")
     player = t.record(kb.url("mute"), player_out)
     pub = t.publish_file(kb.url(MUTE_KEY), path)
@@ -191,7 +154,7 @@ def mute(kb, nginx, work):
 
 def late(kb, nginx, work):
     """Audio that starts 3 s in replaces the silence at a keyframe."""
-    path = clip(os.path.join(work, "late.flv"), audio_from=3)
+    path = t.spec_clip(t.late_audio_spec(SECONDS, 3))
     pub = t.publish_file(kb.url(LATE_KEY), path)
     t.check(wait_line(kb, "late", "publish started", 15), "late: the publisher is accepted")
     t.check(wait_line(kb, "late", "silent audio: no audio in the first 2.0 s of video", 15),
@@ -224,7 +187,7 @@ def late(kb, nginx, work):
 
 
 def off(kb, nginx, work):
-    path = clip(os.path.join(work, "off.flv"))
+    path = t.spec_clip(t.late_audio_spec(SECONDS))
     pub = t.publish_file(kb.url(OFF_KEY), path)
     t.check(wait_line(kb, "off", "publish started", 15), "off: the publisher is accepted")
     t.check(pub.wait(60) == 0, "off: the publisher sent its clip")
@@ -237,8 +200,7 @@ def off(kb, nginx, work):
 
 
 def main():
-    import tempfile
-    work = tempfile.mkdtemp(prefix="kebun-silence-", dir=os.environ.get("TMPDIR", "/tmp"))
+    work = t.tempdir("kebun-silence-")
     nginx = Nginx(work, "a", {"live": ""})
     extra = {
         "mute": "record = on\npush = %s name=a\n" % nginx.url("live", "PLATFORM-MUTE"),
