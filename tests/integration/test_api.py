@@ -275,7 +275,7 @@ def main():
                 (s, doc), {"deleted": "demo/" + r0["id"]})
         t.check(api.get("/api/v1/recordings/demo/" + r0["id"])[0] == 404, "then it is gone")
     # A live recording is refused.
-    pub = t.publish_file(kb.url(t.KEY), clip, loop=True)
+    pub = t.publish_loop(kb.url(t.KEY))
     live = wait_for("the new broadcast's recording is live",
                     lambda: (lambda s: s["recording"]["path"] if s["recording"]["state"] ==
                              "recording" else None)(api.stream()))
