@@ -846,7 +846,7 @@ def case_temp_race():
     """A start-up's clean-up of stale temp files never takes the temp file
     of a writer at work (kebun --export beside a starting server)."""
     root = fresh("temp_race")
-    p = tool("tmprace", os.path.join(root, "rec"), "12000", ok=False)
+    p = tool("tmprace", os.path.join(root, "rec"), "4000", ok=False)
     check_eq(p.returncode, 0, "rec_tool tmprace", p.stdout, p.stderr[-2000:])
     check_eq(kv(p.stdout).get("failed"), "0", "no write lost its temp file", p.stdout)
 
