@@ -100,6 +100,7 @@ int kb__flvsink_open(struct kb_server *srv, struct kb_stream *st, struct kb_flv 
         f->catching_up = 1;
         kb_stream_catch_up(st, &f->sink);
         f->catching_up = 0;
+        kb_gate_pin(&f->gate, kb_msgring_queued(&flv->ring));
     }
     kb_log(KB_LOG_INFO, st->name, NULL, "http-flv viewer started%s",
            st->publisher ? "" : " (waiting for the publisher)");

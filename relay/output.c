@@ -327,6 +327,8 @@ static void go_live(struct kb_output *o)
     o->catching_up = 1;
     kb_stream_catch_up(o->stream, &o->sink);
     o->catching_up = 0;
+    if (o->c) /* (a failure on the way hangs up) */
+        kb_gate_pin(&o->gate, kb_conn_queued(o->c));
 }
 
 static void hang_up(struct kb_output *o, enum kb_output_state next, const char *why);

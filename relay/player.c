@@ -125,6 +125,7 @@ static void catch_up(struct kb_session *s)
     p->catching_up = 1;
     kb_stream_catch_up(s->stream, &p->sink);
     p->catching_up = 0;
+    kb_gate_pin(&p->gate, kb_conn_queued(&s->conn));
 }
 
 void kb__player_start(struct kb_session *s, struct kb_stream *st)

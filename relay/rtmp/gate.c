@@ -23,6 +23,11 @@ const char *kb_gate_skip_what(const struct kb_gate *g, unsigned events)
     return "skipping to the next keyframe";
 }
 
+void kb_gate_pin(struct kb_gate *g, uint64_t queued)
+{
+    g->pinned = queued;
+}
+
 int kb_gate_first_skip(const struct kb_gate *g, unsigned events)
 {
     return ((events & KB_GATE_EV_SKIP) && g->skips == 1) ||
@@ -43,6 +48,7 @@ void kb_gate_forget(struct kb_gate *g)
 
 void kb_gate_start(struct kb_gate *g)
 {
+    g->pinned = 0;
     g->state = KB_GATE_START;
     g->saw_video = 0;
     g->audio_skip = 0;
@@ -134,6 +140,9 @@ int kb_gate_admit(struct kb_gate *g, const struct kb_msg *m, uint64_t queued, ui
         g->saw_video = 1;
     if (kb_msg_is_setup(m))
         return 1;
+    if (queued < g->pinned)
+        g->pinned = queued;
+    queued -= g->pinned;
     if (!g->keep_audio || !g->saw_video) {
         pass = keyframe_rule(g, m, fits(queued, m->len, limit), &ev);
     } else if (m->flags & KB_MSGF_AUDIO) {

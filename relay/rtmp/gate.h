@@ -47,6 +47,7 @@ struct kb_gate {
     uint64_t drop_bytes; ///< their payload bytes
     uint64_t drops_video, drops_audio; ///< the same by kind (drops counts both and the rest)
     uint64_t run;        ///< messages skipped in the current (or last) skip
+    uint64_t pinned;     ///< queued bytes a catch-up put there, not counted (see kb_gate_pin)
     uint32_t skips;      ///< skips begun (KB_GATE_EV_SKIP), ever
     uint32_t audio_skips; ///< keep_audio: times even audio began to drop
 };
@@ -58,6 +59,14 @@ enum {
     KB_GATE_EV_AUDIO_SKIP = 1 << 2, ///< keep_audio: even audio is dropped from this message on
     KB_GATE_EV_AUDIO_RESUME = 1 << 3, ///< keep_audio: audio fits again
 };
+
+/* The sink was just handed the stream's cache (a new player's or platform's
+ * GOP): the `queued` bytes now in its queue are pinned by the cache anyway,
+ * so they do not count against the limit until they have left the queue
+ * (the count only shrinks, as the queue drains below it). Without this, a
+ * big cached GOP would push a slow sink past its limit at once and cost it
+ * the sound that follows. */
+void kb_gate_pin(struct kb_gate *g, uint64_t queued);
 
 /* What a skip event means, for a log line: "skipping to the next keyframe",
  * or with audio kept apart "dropping video until a keyframe fits (audio goes

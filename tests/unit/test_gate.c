@@ -253,6 +253,33 @@ static int test_keep_audio_large_keyframe(void)
     return 0;
 }
 
+/* What a catch-up queued (the cached GOP) is not counted until it has
+ * left: the sound that follows it fits. */
+static int test_pinned_catch_up(void)
+{
+    struct kb_gate g;
+    unsigned ev;
+    kb_gate_init_keep_audio(&g, 1);
+    ASSERT_EQ(admit(&g, SETUP_V, 10, 0, 1000, &ev), 1);
+    ASSERT_EQ(admit(&g, KEY, 3000, 0, 1000, &ev), 0); /* larger than the queue: never */
+    kb_gate_pin(&g, 3000); /* as after a catch-up that queued 3000 bytes */
+    ASSERT_EQ(admit(&g, KEY, 100, 3000, 1000, &ev), 1);
+    ASSERT_EQ(admit(&g, AUDIO, 100, 3100, 1000, &ev), 1);
+    /* The queue drains below the pinned count: it shrinks with it. */
+    ASSERT_EQ(admit(&g, AUDIO, 100, 1200, 1000, &ev), 1);
+    ASSERT_EQ(g.pinned, 1200);
+    ASSERT_EQ(admit(&g, INTER, 100, 1200 + 700, 1000, &ev), 0); /* 700 + 100 > 750 */
+    ASSERT_EQ(ev, KB_GATE_EV_SKIP);
+    ASSERT_EQ(admit(&g, AUDIO, 100, 1200 + 900, 1000, &ev), 1);
+    ASSERT_EQ(admit(&g, AUDIO, 10, 0, 1000, &ev), 1);
+    ASSERT_EQ(g.pinned, 0);
+    /* A new start forgets it. */
+    kb_gate_pin(&g, 500);
+    kb_gate_start(&g);
+    ASSERT_EQ(g.pinned, 0);
+    return 0;
+}
+
 static int test_limit_arithmetic_does_not_wrap(void)
 {
     struct kb_gate g;
@@ -280,6 +307,7 @@ int main(void)
     RUN(test_video_header_means_wait_for_video);
     RUN(test_keep_audio);
     RUN(test_keep_audio_large_keyframe);
+    RUN(test_pinned_catch_up);
     RUN(test_limit_arithmetic_does_not_wrap);
     return test_summary();
 }
