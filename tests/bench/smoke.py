@@ -30,6 +30,7 @@ def check(cond, what, got=None):
     else:
         print("FAIL %s (got %r)" % (what, got), flush=True)
         failures.append(what)
+    return cond
 
 
 def free_port():
@@ -62,7 +63,12 @@ def main():
                 "recordings = %s/recordings\n\n[http]\nlisten = 127.0.0.1:%d\n\n"
                 "[stream s0]\nkey = benchkey-0\n" % (port, tmp, http_port))
     log = open(os.path.join(tmp, "kebun.log"), "w")
-    kebun = subprocess.Popen([KEBUN, "-c", conf], stdout=log, stderr=subprocess.STDOUT)
+    # As the integration tests run it (kbtest.sanitizer_env): h2o keeps
+    # per-thread recycled buffers for the life of the process.
+    env = dict(os.environ)
+    env.setdefault("LSAN_OPTIONS", "suppressions=" + os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "..", "lsan.supp"))
+    kebun = subprocess.Popen([KEBUN, "-c", conf], stdout=log, stderr=subprocess.STDOUT, env=env)
     try:
         if not wait_port(port, kebun):
             check(False, "kebun listens", kebun.poll())
@@ -120,7 +126,9 @@ def main():
             os.kill(kebun.pid, signal.SIGKILL)
             kebun.wait()
         log.close()
-    check(kebun.returncode == 0, "kebun exits cleanly on SIGTERM", kebun.returncode)
+    if not check(kebun.returncode == 0, "kebun exits cleanly on SIGTERM", kebun.returncode):
+        with open(os.path.join(tmp, "kebun.log")) as f:
+            sys.stdout.write("kebun's log ends:\n" + f.read()[-3000:])
 
     cmd = [FLOOR, "--receivers", "4", "--duration", "1", "--generate", "1000", "--json"]
     print("$ " + " ".join(cmd), flush=True)

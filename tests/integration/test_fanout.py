@@ -146,6 +146,19 @@ def check_start(got, cached, label):
     return key_at
 
 
+def next_keyframe(kb, name, timeout=10):
+    """Return when a keyframe of `name` arrives live (a player's first one
+    comes from the cache: the next one is the stream's own)."""
+    c, _ = play_raw(kb, name)
+    keys, deadline = 0, time.monotonic() + timeout
+    try:
+        while keys < 2 and time.monotonic() < deadline:
+            keys += kind(c.read_message(timeout=5)) == "key"
+    finally:
+        c.close()
+    t.require(keys == 2, "a live keyframe of %s seen" % name, keys, 2)
+
+
 def gop_cache(kb):
     # 2 s GOPs; join mid-GOP.
     mark = kb.mark()
@@ -155,14 +168,15 @@ def gop_cache(kb):
               kb.wait_re(r"stream=demo peer=127\.0\.0\.1:\d+ publish started", after=mark),
               "both streams published")
     # Three joins at different points of the GOP: each must start at once.
-    # These sleeps place the joins in the stream, they wait for no event:
-    # the first 1 s into the second GOP, the others about 0.8 s apart (the
-    # join's own 0.3 s or more, then 0.45 s), at three points of the 2 s GOP.
-    time.sleep(3.0)
+    # Each is placed after a keyframe seen live (a busy machine starts the
+    # publisher late, so wall-clock sleeps from its start placed them
+    # anywhere): 0.5, 0.9 and 1.3 s into the 2 s GOP, so the cached part is
+    # at least 0.5 s of stream.
     waits = []
-    for i in range(3):
+    for i, into in enumerate((0.5, 0.9, 1.3)):
+        next_keyframe(kb, "demo")
+        time.sleep(into)  # the place in the GOP, after the keyframe event
         waits.append(check_start(join(kb, "demo"), True, "demo join %d" % (i + 1)))
-        time.sleep(0.45)
     check_start(join(kb, "nocache"), False, "nocache")
     t.log("demo: first keyframe after %s ms" % ", ".join(
         "%.0f" % (w * 1000) if w is not None else "-" for w in waits))

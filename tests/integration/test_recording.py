@@ -285,11 +285,14 @@ def disk_full():
                 first = m.ts if first is None else first
                 last = m.ts
             if not freed and "recording failed" in kb.log():
-                # The status the API will serve says so too.
-                mark = kb.mark()
-                os.kill(kb.proc.pid, signal.SIGUSR1)
-                m = kb.wait_re(r".*status: recording.*", after=mark, timeout=3)
-                status = m.group(0) if m else ""
+                # The status the API will serve says so too (once the
+                # recorder's status has caught up: it is sampled).
+                status, deadline = "", time.monotonic() + 5
+                while "status: recording failed" not in status and time.monotonic() < deadline:
+                    mark = kb.mark()
+                    os.kill(kb.proc.pid, signal.SIGUSR1)
+                    m = kb.wait_re(r".*status: recording.*", after=mark, timeout=3)
+                    status = m.group(0) if m else ""
                 t.check("status: recording failed" in status and ("No space" in status or
                                                                   "too large" in status),
                         "the status shows the recording failed and why", status,
