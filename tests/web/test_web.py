@@ -172,6 +172,12 @@ def main():
     }
 
     browser_step("watch", cfg)
+    if os.environ.get("KEBUN_WEB_ONLY_WATCH"):  # a developer's quicker look
+        t.stop(pub)
+        kb.stop()
+        a.stop()
+        b.stop()
+        return t.finish()
     browser_step("dashboard", cfg)
 
     # The kick ended the broadcast: after the grace period the recording

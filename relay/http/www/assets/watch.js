@@ -81,6 +81,7 @@
 
   function teardown() {
     setStatus('');
+    video.removeEventListener('error', nativeFailed);
     if (player) {
       player.destroy();
       player = null;
@@ -171,6 +172,20 @@
     schedule(check, STATE_REFRESH_MS);
   }
 
+  /* HLS playback failed (hls.js's fatal error, or the native player's
+   * error event): ask again after a backoff. */
+  function hlsFailed(why) {
+    teardown();
+    const wait = backoff();
+    showOverlay('Playback failed (' + why + ').', true, 'Trying again in ' + Math.round(wait / 1000) + ' s…');
+    schedule(check, wait);
+  }
+
+  function nativeFailed() {
+    const e = video.error;
+    hlsFailed(e ? 'media error ' + e.code : 'media error');
+  }
+
   async function startHls(s) {
     const path = s && s.recording && s.recording.path;
     if (!path) {
@@ -184,18 +199,16 @@
     lastProgress = Date.now();
     const url = '/rec/' + path.split('/').map(kb.seg).join('/') + '/index.m3u8';
     try {
-      hls = await kb.hlsPlay(video, url, (why) => {
-        teardown();
-        const wait = backoff();
-        showOverlay('Playback failed (' + why + ').', true, 'Trying again in ' + Math.round(wait / 1000) + ' s…');
-        schedule(check, wait);
-      });
+      hls = await kb.hlsPlay(video, url, hlsFailed);
     } catch (e) {
       mode = '';
       showOverlay('This browser cannot play live video: ' + e.message + '.', false);
       return;
     }
     if (!hls) {
+      /* A native player may refuse a playlist that has too few segments
+       * yet (Chromium's wants three): try again, as for hls.js. */
+      video.addEventListener('error', nativeFailed);
       /* A native player may start a growing playlist at its beginning:
        * go to a few seconds before its end, as a live player would. */
       video.addEventListener('loadedmetadata', () => {
