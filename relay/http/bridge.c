@@ -12,7 +12,10 @@ struct kb_flv *kb_flv_new(const char *stream)
     atomic_init(&f->refs, 1);
     atomic_init(&f->ended, 0);
     atomic_init(&f->gone, 0);
-    kb_msgring_init(&f->ring);
+    if (kb_msgring_init(&f->ring) < 0) {
+        free(f);
+        return NULL;
+    }
     snprintf(f->stream, sizeof(f->stream), "%s", stream);
     return f;
 }
@@ -28,7 +31,7 @@ void kb_flv_unref(struct kb_flv *f)
     if (!f || atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1)
         return;
     /* Both threads are done with it: what is still queued goes. */
-    kb_msgring_drain(&f->ring);
+    kb_msgring_fini(&f->ring);
     free(f);
 }
 

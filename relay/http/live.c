@@ -20,7 +20,7 @@
 
 #include "route.h"
 
-#define IOV_MSGS 64 ///< messages per write
+#define IOV_MSGS 32 ///< messages per write
 
 struct viewer {
     h2o_generator_t super;
