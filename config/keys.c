@@ -60,8 +60,9 @@ const struct kb__conf_key kb__conf_keys[] = {
      "Acknowledgement window kebun announces to peers (bytes between their "
      "acknowledgements), and the Set Peer Bandwidth it asks for."},
     {"max_connections", SEC_SERVER, T_UINT, 0, SRV(max_connections), "10000", 1, 1000000,
-     "Connections (publishers and players together) beyond this are closed at accept with "
-     "a log line. Keep it below the process's open-files limit."},
+     "Connections (publishers, players and HTTP-FLV viewers together) beyond this are "
+     "closed at accept with a log line (a viewer past it gets 503). Keep it below the "
+     "process's open-files limit."},
     {"handshake_timeout", SEC_SERVER, T_DURATION, 0, SRV(handshake_timeout), "10s", 100,
      600000,
      "Time a new connection has to finish the RTMP handshake and its publish or play "
@@ -154,7 +155,9 @@ const struct kb__conf_key kb__conf_keys[] = {
      "Directory of the pages kebun serves; empty for the pages installed with kebun "
      "(`scripts/run` uses the source tree's `relay/http/www`)."},
     {"max_connections", SEC_HTTP, T_UINT, 0, HTTP(max_connections), "1000", 1, 100000,
-     "HTTP connections beyond this are closed at accept (HTTP-FLV viewers count)."},
+     "HTTP connections beyond this are closed at accept. An HTTP-FLV viewer counts here "
+     "only until its response head is sent; then it is served by the relay and counts "
+     "against `[server] max_connections`."},
     {"max_header", SEC_HTTP, T_SIZE, 0, HTTP(max_header), "16K", 1 * KiB, 256 * KiB,
      "Largest request head (request line and headers) answered; a larger one gets 431."},
     {"max_body", SEC_HTTP, T_SIZE, 0, HTTP(max_body), "64K", 1 * KiB, 16 * MiB,

@@ -742,6 +742,7 @@ static struct kb_conn *conn_new(struct kb_net *n, size_t size, const struct kb_c
         return NULL;
     }
     c->tcp.data = c;
+    c->flush.fn = conn_flush;
     c->net = n;
     c->ops = ops;
     c->ud = ud;
@@ -762,7 +763,7 @@ static void drop_unborn(struct kb_conn *c)
     uv_close((uv_handle_t *)&c->tcp, on_close);
 }
 
-static void name_peer(struct kb_conn *c, const struct sockaddr *sa)
+void kb_net_name_peer(char *out, size_t n, const struct sockaddr *sa)
 {
     char host[INET6_ADDRSTRLEN] = "?";
     int port = 0;
@@ -775,8 +776,7 @@ static void name_peer(struct kb_conn *c, const struct sockaddr *sa)
         uv_ip4_name(a, host, sizeof(host));
         port = ntohs(a->sin_port);
     }
-    snprintf(c->peer, sizeof(c->peer), sa->sa_family == AF_INET6 ? "[%s]:%d" : "%s:%d", host,
-             port);
+    snprintf(out, n, sa->sa_family == AF_INET6 ? "[%s]:%d" : "%s:%d", host, port);
 }
 
 static void keep_alive(struct kb_conn *c)
@@ -802,7 +802,7 @@ struct kb_conn *kb_conn_accept(struct kb_net *n, uv_stream_t *listener, size_t s
     int salen = sizeof(sa);
     memset(&sa, 0, sizeof(sa));
     uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&sa, &salen);
-    name_peer(c, (struct sockaddr *)&sa);
+    kb_net_name_peer(c->peer, sizeof(c->peer), (struct sockaddr *)&sa);
     if (n->n_conns > n->conf->max_connections) {
         kb_log(KB_LOG_WARN, NULL, c->peer, "connection refused (max_connections %llu reached)",
                (unsigned long long)n->conf->max_connections);
@@ -879,7 +879,7 @@ struct kb_conn *kb_conn_connect(struct kb_net *n, const struct sockaddr *addr,
     c->client = 1;
     c->tls = tls;
     c->stage = KB_CONN_TCP;
-    name_peer(c, addr);
+    kb_net_name_peer(c->peer, sizeof(c->peer), addr);
     c->conn_req.data = c;
     int r = uv_tcp_connect(&c->conn_req, &c->tcp, addr, on_connect);
     if (r < 0) {
@@ -898,7 +898,7 @@ int kb_net_init(struct kb_net *n, uv_loop_t *loop, const struct kb_config *conf)
     kb_list_init(&n->conns);
     n->loop = loop;
     n->conf = conf;
-    return kb_flusher_init(&n->flush, loop, conf->flush_interval, conn_flush);
+    return kb_flusher_init(&n->flush, loop, conf->flush_interval);
 }
 
 void kb_net_tls_listener(struct kb_net *n, const uv_stream_t *listener)

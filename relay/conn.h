@@ -135,6 +135,8 @@ void kb_net_tls_listener(struct kb_net *n, const uv_stream_t *listener);
 /* The server context for TLS connections accepted from now on (NULL: none):
  * taken; the previous one is let go, and connections that use it keep it. */
 void kb_net_set_tls(struct kb_net *n, struct kb_tls_server *tls);
+/* "ADDR:PORT" (IPv6 in brackets) for log lines. */
+void kb_net_name_peer(char *out, size_t n, const struct sockaddr *sa);
 /* Once a second: connections whose goodbye (close_after_flush) takes too
  * long are closed. */
 void kb_net_sweep(struct kb_net *n, uint64_t now);

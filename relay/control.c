@@ -1,5 +1,6 @@
 /* The loop's side of the API's changes (relay/http/bridge.h): add or
- * remove a destination, kick a publisher, open or close an HTTP-FLV viewer,
+ * remove a destination, kick a publisher, let an HTTP-FLV viewer in (and
+ * then take over its socket),
  * delete a recording. Each request is answered with an HTTP status and, for
  * destinations, the new contents of the state file that keeps runtime
  * destinations across restarts (the HTTP thread writes it: no disk on the
@@ -192,8 +193,10 @@ static void kick(struct kb_stream *st, struct kb_req *r)
 
 static void handle(struct kb_server *srv, struct kb_req *r)
 {
-    if (r->op == KB_REQ_FLV_CLOSE) {
-        kb__flvsink_close(srv, r->flv);
+    if (r->op == KB_REQ_FLV_ADOPT) {
+        int fd = r->fd;
+        r->fd = -1;
+        kb__flvsink_adopt(srv, r->stream, fd);
         kb_req_free(r);
         return;
     }
@@ -217,13 +220,15 @@ static void handle(struct kb_server *srv, struct kb_req *r)
             if (kb__recsink_delete(srv, r) == 0)
                 return; /* answered by the recorder's job thread */
             break;
-        case KB_REQ_FLV_OPEN:
-            if (kb__flvsink_open(srv, st, r->flv) < 0)
-                fail(r, 500, "out of memory");
+        case KB_REQ_FLV_OPEN: {
+            char why[128];
+            if (kb__flvsink_admit(srv, why, sizeof(why)) < 0)
+                fail(r, 503, "%s", why);
             else
                 r->status = 200;
             break;
-        case KB_REQ_FLV_CLOSE:
+        }
+        case KB_REQ_FLV_ADOPT:
             break;
         }
     }
@@ -237,7 +242,7 @@ void kb__control_run(struct kb_server *srv)
     while (list) {
         struct kb_req *r = list;
         list = r->next;
-        changed |= r->op != KB_REQ_FLV_CLOSE;
+        changed = 1;
         handle(srv, r);
     }
     /* A read right after a change sees it. */

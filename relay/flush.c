@@ -26,7 +26,7 @@ static void flush_list(struct kb_flusher *f, int l)
             struct kb_flush_item *next = it->next[l];
             it->next[l] = NULL;
             it->listed[l] = 0;
-            f->flush(it);
+            it->fn(it);
             it = next;
         }
     }
@@ -65,7 +65,7 @@ static void on_tick(uv_timer_t *t)
             it->listed[KB_FLUSH_LATER] = 0;
             /* Not waiting: a video frame took it all since. */
             if (it->waiting)
-                f->flush(it);
+                it->fn(it);
         }
         it = next;
     }
@@ -78,10 +78,9 @@ static void on_tick(uv_timer_t *t)
     }
 }
 
-int kb_flusher_init(struct kb_flusher *f, uv_loop_t *loop, uint64_t interval,
-                    void (*flush)(struct kb_flush_item *it))
+int kb_flusher_init(struct kb_flusher *f, uv_loop_t *loop, uint64_t interval)
 {
-    *f = (struct kb_flusher){.loop = loop, .interval = interval, .flush = flush};
+    *f = (struct kb_flusher){.loop = loop, .interval = interval};
     int r = uv_check_init(loop, &f->check);
     if (r < 0)
         return r;

@@ -17,7 +17,8 @@
  * costs about 30 writes a second per player instead of one per message.
  *
  * The flusher knows nothing of what it flushes: items are embedded in their
- * owners, and one callback writes an item's queue.
+ * owners (RTMP connections, HTTP-FLV viewers), and each item's callback
+ * writes its owner's queue.
  */
 #ifndef KB_FLUSH_H
 #define KB_FLUSH_H
@@ -29,6 +30,7 @@ enum { KB_FLUSH_NOW, KB_FLUSH_LATER };
 
 /* Embedded in whatever has a write queue. */
 struct kb_flush_item {
+    void (*fn)(struct kb_flush_item *it); ///< write what the item's owner queued
     struct kb_flush_item *next[2]; ///< links in the flusher's two lists
     uint8_t listed[2];             ///< on list KB_FLUSH_NOW / KB_FLUSH_LATER
     uint8_t waiting;               ///< media waits for the tick since `since`
@@ -42,13 +44,11 @@ struct kb_flusher {
     uv_timer_t tick;      ///< runs while media waits on the later list
     struct kb_flush_item *list[2];
     uint64_t interval;    ///< ms media may wait (flush_interval; 0 = never waits)
-    void (*flush)(struct kb_flush_item *it); ///< write what the item's owner queued
     int closing;
 };
 
 /* Start the flusher's handles. 0 or a negative libuv error. */
-int kb_flusher_init(struct kb_flusher *f, uv_loop_t *loop, uint64_t interval,
-                    void (*flush)(struct kb_flush_item *it));
+int kb_flusher_init(struct kb_flusher *f, uv_loop_t *loop, uint64_t interval);
 /* Shutdown: flush both lists once more, then close the handles. */
 void kb_flusher_close(struct kb_flusher *f);
 

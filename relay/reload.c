@@ -9,6 +9,7 @@
  * whole and the running one stays. */
 #include <string.h>
 
+#include "flvsink.h"
 #include "log.h"
 #include "output.h"
 #include "recsink.h"
@@ -129,6 +130,7 @@ void kb_server_reload(struct kb_server *srv)
             if (s->stream == st)
                 kb__session_close(s, "stream removed from the config");
         }
+        kb__flvsink_end_stream(srv, st);
         kb_log(KB_LOG_INFO, st->name, NULL, "stream removed by reload");
         kb_hub_remove(&srv->hub, st);
         streams_removed++;

@@ -98,7 +98,6 @@ static int start_http(struct kb_server *srv)
         .recordings = c->recordings,
         .web_root = c->http.web_root[0] ? c->http.web_root : KB_WEB_ROOT,
         .bridge = &srv->bridge,
-        .flush_ms = c->flush_interval,
     };
     r = kb_http_start(&p, &srv->http);
     if (r < 0)

@@ -45,7 +45,8 @@ struct kb_server {
     struct kb_bridge bridge;        ///< what passes between it and this loop
     uv_async_t requests;            ///< the HTTP thread sent requests
     uv_timer_t status_timer;        ///< posts a snapshot a few times a second
-    struct kb_list flv_viewers;     ///< HTTP-FLV viewers' sinks (flvsink.c)
+    struct kb_list flv_viewers;     ///< HTTP-FLV viewers (flvsink.c)
+    uint64_t n_flv_viewers;         ///< on that list (they count against max_connections)
     struct kb_removed *removed;     ///< config destinations removed through the API
     int http_on;                    ///< the bridge and its handles exist
     int stopping;

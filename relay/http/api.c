@@ -249,7 +249,7 @@ static int get_recordings(struct kb_http *h, h2o_req_t *req, struct kb_status *s
 
 /* ---- changes ----------------------------------------------------------- */
 
-static int ask_relay(struct kb_http *h, h2o_req_t *req, struct kb_req *r)
+int kb__ask_relay(struct kb_http *h, h2o_req_t *req, struct kb_req *r)
 {
     struct waiting *w = calloc(1, sizeof(*w));
     if (!w) {
@@ -286,7 +286,7 @@ static int add_dest(struct kb_http *h, h2o_req_t *req, const struct kb_route_mat
         kb__send_error(req, 500, "out of memory");
         return 0;
     }
-    return ask_relay(h, req, r);
+    return kb__ask_relay(h, req, r);
 }
 
 static int simple(struct kb_http *h, h2o_req_t *req, enum kb_req_op op, const char *stream,
@@ -297,7 +297,7 @@ static int simple(struct kb_http *h, h2o_req_t *req, enum kb_req_op op, const ch
         kb__send_error(req, 500, "out of memory");
         return 0;
     }
-    return ask_relay(h, req, r);
+    return kb__ask_relay(h, req, r);
 }
 
 /* Write the state file of runtime destinations: temp file, fsync, rename;
@@ -330,7 +330,8 @@ static int write_state(const char *path, const char *text)
     return err;
 }
 
-static void answer(struct kb_http *h, struct kb_req *r)
+/* The request an answer is for (NULL when its client left meanwhile). */
+static h2o_req_t *take_waiting(struct kb_req *r)
 {
     struct waiting *w = r->ud;
     h2o_req_t *req = w->req;
@@ -338,6 +339,11 @@ static void answer(struct kb_http *h, struct kb_req *r)
     if (req)
         *w->watch = NULL;
     free(w);
+    return req;
+}
+
+static void answer(struct kb_http *h, h2o_req_t *req, struct kb_req *r)
+{
     if (r->state_text) {
         int err = write_state(r->state_path, r->state_text);
         if (err < 0) {
@@ -385,10 +391,11 @@ void kb__api_answers(struct kb_http *h, struct kb_req *list)
     while (list) {
         struct kb_req *r = list;
         list = r->next;
+        h2o_req_t *req = take_waiting(r);
         if (r->op == KB_REQ_FLV_OPEN)
-            kb__live_opened(h, r);
-        else if (r->op != KB_REQ_FLV_CLOSE)
-            answer(h, r);
+            kb__live_opened(h, req, r);
+        else
+            answer(h, req, r);
         kb_req_free(r);
     }
 }

@@ -3,37 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-
-struct kb_flv *kb_flv_new(const char *stream)
-{
-    struct kb_flv *f = calloc(1, sizeof(*f));
-    if (!f)
-        return NULL;
-    atomic_init(&f->refs, 1);
-    atomic_init(&f->ended, 0);
-    atomic_init(&f->gone, 0);
-    if (kb_msgring_init(&f->ring) < 0) {
-        free(f);
-        return NULL;
-    }
-    snprintf(f->stream, sizeof(f->stream), "%s", stream);
-    return f;
-}
-
-struct kb_flv *kb_flv_ref(struct kb_flv *f)
-{
-    atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed);
-    return f;
-}
-
-void kb_flv_unref(struct kb_flv *f)
-{
-    if (!f || atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1)
-        return;
-    /* Both threads are done with it: what is still queued goes. */
-    kb_msgring_fini(&f->ring);
-    free(f);
-}
+#include <unistd.h>
 
 struct kb_req *kb_req_new(enum kb_req_op op, const char *stream, const char *arg)
 {
@@ -41,6 +11,7 @@ struct kb_req *kb_req_new(enum kb_req_op op, const char *stream, const char *arg
     if (!r)
         return NULL;
     r->op = op;
+    r->fd = -1;
     snprintf(r->stream, sizeof(r->stream), "%s", stream ? stream : "");
     snprintf(r->arg, sizeof(r->arg), "%s", arg ? arg : "");
     return r;
@@ -56,7 +27,8 @@ void kb_req_free(struct kb_req *r)
         memset(r->state_text, 0, strlen(r->state_text));
         free(r->state_text);
     }
-    kb_flv_unref(r->flv);
+    if (r->fd >= 0)
+        close(r->fd);
     free(r);
 }
 
@@ -65,7 +37,6 @@ int kb_bridge_init(struct kb_bridge *b)
     memset(b, 0, sizeof(*b));
     b->to_relay_tail = &b->to_relay;
     b->to_http_tail = &b->to_http;
-    atomic_init(&b->media, 0);
     return -pthread_mutex_init(&b->lock, NULL);
 }
 
@@ -168,21 +139,4 @@ struct kb_req *kb_bridge_take_answers(struct kb_bridge *b)
     b->to_http_tail = &b->to_http;
     pthread_mutex_unlock(&b->lock);
     return list;
-}
-
-void kb_bridge_media(struct kb_bridge *b)
-{
-    /* One wake-up per HTTP round, not one per message: the flag stays set
-     * until the HTTP thread takes it, and only its setter wakes. */
-    if (atomic_exchange_explicit(&b->media, 1, memory_order_acq_rel))
-        return;
-    pthread_mutex_lock(&b->lock);
-    if (b->http_wake)
-        uv_async_send(b->http_wake);
-    pthread_mutex_unlock(&b->lock);
-}
-
-int kb_bridge_take_media(struct kb_bridge *b)
-{
-    return atomic_exchange_explicit(&b->media, 0, memory_order_acq_rel);
 }

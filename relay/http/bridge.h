@@ -1,20 +1,20 @@
 /* kebun: what passes between the relay's loop thread and the HTTP thread.
  *
  * The relay loop owns all relay state; the HTTP thread (h2o on a loop of
- * its own) never touches it. Three things cross, and nothing else:
+ * its own) never touches it. Two things cross, and nothing else:
  *
  *   status     the loop posts an immutable snapshot (relay/status.h); the
  *              HTTP thread takes a reference to the current one. A short
  *              lock guards the pointer swap only.
  *   requests   changes the API asks for (add or remove a destination, kick
- *              a publisher, delete a recording) and HTTP-FLV viewers coming
- *              and going travel to the loop as kb_req messages (a list under
- *              the lock, and a uv_async_t that wakes the loop); each comes
- *              back answered the same way, to the HTTP thread's uv_async_t.
- *   media      an HTTP-FLV viewer (kb_flv) shares a lock-free ring of
- *              message references: the loop pushes the stream's messages
- *              through the viewer's keyframe gate, the HTTP thread writes
- *              them out. The loop wakes the HTTP thread when it pushed.
+ *              a publisher, delete a recording) and HTTP-FLV viewers
+ *              travel to the loop as kb_req messages (a list under the
+ *              lock, and a uv_async_t that wakes the loop); each comes back
+ *              answered the same way, to the HTTP thread's uv_async_t. A
+ *              viewer crosses twice: asked for (may it start?), then handed
+ *              over as its socket's descriptor once the HTTP side sent the
+ *              response head; the loop writes its media from then on
+ *              (relay/flvsink.h), so no media crosses between the threads.
  *
  * Either side may be gone first at shutdown: a request to a relay that
  * stopped is refused at once (-ESHUTDOWN), an answer to an HTTP side that
@@ -24,43 +24,26 @@
 #define KB_BRIDGE_H
 
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdint.h>
 #include <uv.h>
 
 #include "config/config.h"
-#include "relay/rtmp/msgring.h"
 #include "relay/status.h"
-
-/* An HTTP-FLV viewer's shared part: both threads hold a reference. */
-struct kb_flv {
-    atomic_int refs;
-    struct kb_msgring ring;     ///< loop pushes, HTTP thread writes and releases
-    atomic_int ended;           ///< the loop let go (stream removed, shutdown): finish the response
-    atomic_int gone;            ///< the HTTP side let go (client left)
-    char stream[KB_CONF_NAME_MAX + 1];
-    void *relay;                ///< the loop's side (relay/flvsink.c), loop thread only
-    void *http;                 ///< the HTTP side's viewer, HTTP thread only (NULL once gone)
-};
-
-struct kb_flv *kb_flv_new(const char *stream);
-struct kb_flv *kb_flv_ref(struct kb_flv *f);
-void kb_flv_unref(struct kb_flv *f);
 
 enum kb_req_op {
     KB_REQ_ADD_DEST, ///< stream, arg = push value
     KB_REQ_DEL_DEST, ///< stream, arg = destination id
     KB_REQ_KICK,     ///< stream
     KB_REQ_DEL_REC,  ///< stream, arg = recording id
-    KB_REQ_FLV_OPEN, ///< stream, flv
-    KB_REQ_FLV_CLOSE,///< flv
+    KB_REQ_FLV_OPEN, ///< stream: may a viewer start? (200, 404, 503)
+    KB_REQ_FLV_ADOPT,///< stream, fd: the viewer's socket, head sent (not answered)
 };
 
 struct kb_req {
     enum kb_req_op op;
     char stream[KB_CONF_NAME_MAX + 1];
     char arg[1024];             ///< push value (secret: wiped on free), id
-    struct kb_flv *flv;         ///< a reference, for the FLV requests
+    int fd;                     ///< KB_REQ_FLV_ADOPT: the socket (closed on free unless taken), else -1
     /* The answer, filled on the loop. */
     int status;                 ///< HTTP status
     char error[256];            ///< when status >= 400
@@ -83,7 +66,6 @@ struct kb_bridge {
     uv_async_t *relay_wake;     ///< the loop's, NULL once it stopped taking requests
     uv_async_t *http_wake;      ///< the HTTP thread's, NULL once it stopped
     struct kb_status *status;   ///< the current snapshot
-    atomic_int media;           ///< HTTP-FLV data was pushed since the HTTP thread looked
 };
 
 int kb_bridge_init(struct kb_bridge *b);
@@ -92,7 +74,7 @@ void kb_bridge_destroy(struct kb_bridge *b);
 /* Loop: the wake-up for requests (NULL: stop taking them; later requests
  * are refused with -ESHUTDOWN). */
 void kb_bridge_relay_attach(struct kb_bridge *b, uv_async_t *wake);
-/* HTTP thread: the wake-up for answers and media (NULL: stopped). */
+/* HTTP thread: the wake-up for answers (NULL: stopped). */
 void kb_bridge_http_attach(struct kb_bridge *b, uv_async_t *wake);
 
 /* Loop: replace the current snapshot (the bridge takes the reference). */
@@ -110,10 +92,5 @@ struct kb_req *kb_bridge_take_requests(struct kb_bridge *b);
 void kb_bridge_answer(struct kb_bridge *b, struct kb_req *r);
 /* HTTP thread: take every answer waiting. */
 struct kb_req *kb_bridge_take_answers(struct kb_bridge *b);
-
-/* Loop: HTTP-FLV data was pushed; wake the HTTP thread (coalesced). */
-void kb_bridge_media(struct kb_bridge *b);
-/* HTTP thread: 1 when media was pushed since the last call. */
-int kb_bridge_take_media(struct kb_bridge *b);
 
 #endif

@@ -19,7 +19,6 @@ struct kb_http_params {
     const char *recordings;          ///< the recordings root (served under /rec/)
     const char *web_root;            ///< the pages' directory
     struct kb_bridge *bridge;        ///< outlives the HTTP side
-    uint64_t flush_ms;               ///< how long HTTP-FLV audio may wait ([server] flush_interval)
 };
 
 /* Start the thread and listen. Returns 0 once it listens, or a negative

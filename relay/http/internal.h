@@ -52,15 +52,12 @@ struct kb_http {
     h2o_context_t ctx;
     h2o_accept_ctx_t accept_ctx;
     uv_tcp_t listener;
-    uv_async_t wake;            ///< answers and media from the loop
+    uv_async_t wake;            ///< answers from the loop
     uv_async_t stop;            ///< kb_http_stop
     uv_timer_t sweep;           ///< stalled downloads, shutdown grace
-    uv_timer_t tick;            ///< writes HTTP-FLV viewers' audio while there are viewers
-    uint64_t flush_ms;          ///< its period: [server] flush_interval
     struct kb_list conns;       ///< accepted connections (struct kb_hconn)
     uint64_t n_conns;
-    struct kb_list viewers;     ///< HTTP-FLV viewers (live.c)
-    struct kb_list waiting;     ///< API requests waiting for the loop (api.c)
+    struct kb_list waiting;     ///< requests waiting for the loop (api.c; /live/ too)
     int stopping;
     uint64_t stop_at;
     uint64_t counts[KB_H_COUNT][KB_CODES]; ///< requests by handler and status
@@ -120,6 +117,9 @@ void kb__iso_ms(int64_t ms, char *buf, size_t n);
 int kb__api_serve(h2o_handler_t *self, h2o_req_t *req);
 /* /public/v1/: the reads buyers' pages need, without the token. */
 int kb__public_serve(h2o_handler_t *self, h2o_req_t *req);
+/* Send r to the loop (taken); req gets its answer when it comes back (or
+ * 503 at shutdown). Returns 0 (h2o's "handled"). */
+int kb__ask_relay(struct kb_http *h, h2o_req_t *req, struct kb_req *r);
 /* Answers from the loop arrived. */
 void kb__api_answers(struct kb_http *h, struct kb_req *list);
 /* Shutdown: every waiting request gets 503. */
@@ -146,12 +146,9 @@ int kb__metrics_serve(h2o_handler_t *self, h2o_req_t *req);
 /* ---- live.c ------------------------------------------------------------ */
 
 int kb__live_serve(h2o_handler_t *self, h2o_req_t *req);
-/* Media or answers arrived: write what the viewers' rings hold. */
-void kb__live_pump(struct kb_http *h);
-/* The loop answered a viewer's FLV_OPEN. */
-void kb__live_opened(struct kb_http *h, struct kb_req *r);
-/* Shutdown: every viewer's response ends. */
-void kb__live_stop(struct kb_http *h);
+/* The loop answered a viewer's FLV_OPEN (req NULL: the client left
+ * meanwhile): send the head and hand the socket over, or the error. */
+void kb__live_opened(struct kb_http *h, h2o_req_t *req, struct kb_req *r);
 
 /* ---- files.c ----------------------------------------------------------- */
 

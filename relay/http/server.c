@@ -9,8 +9,7 @@
  * head's size.
  *
  * Shutdown (kb_http_stop, from the loop thread at SIGTERM): stop listening,
- * end every live viewer's response and answer every waiting API request
- * 503, close idle connections, give the rest a moment, then close whatever
+ * answer every waiting API request 503, close idle connections, give the rest a moment, then close whatever
  * is left; once the last connection is gone the loop stops, and h2o's
  * context is disposed outside it (h2o_context_dispose runs the loop itself).
  */
@@ -131,7 +130,6 @@ static void on_stop(uv_async_t *a)
      * h2o_context_dispose abort when it runs within a second. */
     h->ctx.shutdown_requested = 1;
     kb__api_stop(h);
-    kb__live_stop(h);
     h->config.http1.callbacks.foreach_request(&h->ctx, hang_up_idle, NULL);
     if (h->n_conns == 0)
         uv_stop(&h->loop);
@@ -143,8 +141,6 @@ static void on_wake(uv_async_t *a)
     struct kb_req *list = kb_bridge_take_answers(h->bridge);
     if (list)
         kb__api_answers(h, list);
-    if (kb_bridge_take_media(h->bridge))
-        kb__live_pump(h);
 }
 
 /* ---- request counts --------------------------------------------------- */
@@ -274,7 +270,6 @@ static void *run(void *arg)
         return NULL;
     }
     kb_list_init(&h->conns);
-    kb_list_init(&h->viewers);
     kb_list_init(&h->waiting);
     r = setup(h);
     if (r == 0)
@@ -285,8 +280,6 @@ static void *run(void *arg)
     h->stop.data = h;
     uv_timer_init(&h->loop, &h->sweep);
     h->sweep.data = h;
-    uv_timer_init(&h->loop, &h->tick);
-    h->tick.data = h;
     if (r == 0) {
         uv_timer_start(&h->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
         kb_bridge_http_attach(h->bridge, &h->wake);
@@ -301,7 +294,6 @@ static void *run(void *arg)
     uv_close((uv_handle_t *)&h->wake, NULL);
     uv_close((uv_handle_t *)&h->stop, NULL);
     uv_close((uv_handle_t *)&h->sweep, NULL);
-    uv_close((uv_handle_t *)&h->tick, NULL);
     if (h->ctx.loop)
         h2o_context_dispose(&h->ctx); /* runs the loop once itself */
     uv_run(&h->loop, UV_RUN_DEFAULT);
@@ -329,7 +321,6 @@ int kb_http_start(const struct kb_http_params *p, struct kb_http **out)
     h->recordings = dup_or_empty(p->recordings);
     h->web_root = dup_or_empty(p->web_root);
     h->bridge = p->bridge;
-    h->flush_ms = p->flush_ms;
     atomic_init(&h->stop_sent, 0);
     pthread_mutex_init(&h->start_lock, NULL);
     pthread_cond_init(&h->start_cond, NULL);

@@ -584,6 +584,11 @@ def flv_tags(path):
             d = f.read()
     except OSError:
         return []
+    return flv_tags_of(d)
+
+
+def flv_tags_of(d):
+    """[(type, timestamp, payload)] of FLV bytes (the complete tags)."""
     if len(d) < 9 or d[:3] != b"FLV":
         return []
     o = int.from_bytes(d[5:9], "big") + 4
