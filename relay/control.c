@@ -1,10 +1,9 @@
 /* The loop's side of the API's changes (relay/http/bridge.h): add or
- * remove a destination, kick a publisher, let an HTTP-FLV viewer in (and
- * then take over its socket),
- * delete a recording. Each request is answered with an HTTP status and, for
- * destinations, the new contents of the state file that keeps runtime
- * destinations across restarts (the HTTP thread writes it: no disk on the
- * loop). */
+ * remove a destination, kick a publisher, delete a recording, let an
+ * HTTP-FLV viewer in and then take its socket over. Each request but the
+ * last is answered with an HTTP status and, for destinations, the new
+ * contents of the state file that keeps runtime destinations across
+ * restarts (the HTTP thread writes it: no disk on the loop). */
 #include "control.h"
 
 #include <stdlib.h>
@@ -238,11 +237,10 @@ static void handle(struct kb_server *srv, struct kb_req *r)
 void kb__control_run(struct kb_server *srv)
 {
     struct kb_req *list = kb_bridge_take_requests(&srv->bridge);
-    int changed = 0;
+    int changed = list != NULL; /* every request changes something, a viewer's count at least */
     while (list) {
         struct kb_req *r = list;
         list = r->next;
-        changed = 1;
         handle(srv, r);
     }
     /* A read right after a change sees it. */
