@@ -321,11 +321,18 @@ def main():
              [(m.ts, m.at) for m in media_by_type(hc[0].media, 9)] if hc else [], stall_at, end)
     realtime("a player during the stall", list(player.video), stall_at, end)
     # The bitrate, once the start's catch-up (the cached GOP sent at once)
-    # has left the measuring window.
-    g = status(kb, n_push).get("good", {})
-    t.check(0.6 * src_bps <= g.get("bitrate", 0) <= 1.6 * src_bps,
-            "status: the bitrate is near the source's", g.get("bitrate"), "%.0f bit/s +-40%%" %
-            src_bps)
+    # has left the measuring window. kebun measures it over each second, and
+    # one second may hold a keyframe or none (or, on a loaded machine, the
+    # publisher's frames late): the median of three seconds in a row.
+    rates = []
+    for i in range(3):
+        if i:
+            time.sleep(1.0)  # the status's window: one new measure a second
+        rates.append(status(kb, n_push).get("good", {}).get("bitrate", 0))
+    rate = sorted(rates)[1]
+    t.check(0.6 * src_bps <= rate <= 1.6 * src_bps,
+            "status: the bitrate is near the source's (median of three seconds)", rates,
+            "%.0f bit/s +-40%%" % src_bps)
     t.check(player.error is None, "the player stayed connected", player.error, None)
     sl = stall.connections()
     t.check(len(sl) == 1 and sl[0].closed is None, "the stalled destination is not reconnected "
